@@ -1,0 +1,80 @@
+"""Stage 3, train: fit the model named by `train.model` on the training split.
+
+Loss and accuracy on the training and validation splits are logged every epoch with
+dvclive (metrics/train/); the test split is not even loaded. Under a multi-worker
+strategy every worker trains, and only the chief writes the model and the metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from pathlib import Path
+
+import click
+from dvclive import Live
+
+from stages import params as params_module
+from stages.artifacts import atomic_path, load_array
+from stages.errors import report_errors
+from stages.raw import read_class_names
+from stages.training import EpochResult, Trainer, configure_runtime, fit, is_chief, make_strategy
+from stages.models import build_model, save_model
+
+
+def load_split(folder: Path, split: str) -> tuple:
+    return load_array(folder / f"x_{split}.npy"), load_array(folder / f"y_{split}.npy")
+
+
+def log_epoch(live: Live | None, result: EpochResult) -> None:
+    """One dvclive step per epoch (step = epoch number, so plots read as epochs)."""
+    click.echo(
+        f"epoch {result.epoch}: loss {result.loss:.4f} accuracy {result.accuracy:.4f} "
+        f"val_loss {result.val_loss:.4f} val_accuracy {result.val_accuracy:.4f}"
+    )
+    if live is None:
+        return
+    live.step = result.epoch
+    for name, value in dataclasses.asdict(result).items():
+        if name != "epoch":
+            split, metric = ("val", name[4:]) if name.startswith("val_") else ("train", name)
+            live.log_metric(f"{split}/{metric}", round(value, 6))
+    live.make_summary()
+
+
+@click.command(help=__doc__)
+@click.option("--params", "params_path", default=params_module.DEFAULT_PATH, show_default=True, help="Params file.")
+@click.option("--data", "data_dir", default="data/prepared", show_default=True, help="Prepared arrays folder.")
+@click.option("--model", "model_path", default="models/model.keras", show_default=True, help="Trained model.")
+@click.option("--live-dir", default="metrics/train", show_default=True, help="dvclive folder (metrics, plots).")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar per epoch.")
+@report_errors
+def main(params_path: str, data_dir: str, model_path: str, live_dir: str, progress: bool) -> None:
+    p = params_module.load_params(params_path).train
+    configure_runtime(p.threads, p.deterministic, p.seed)
+    folder = Path(data_dir)
+    names = read_class_names(folder)
+    train, val = load_split(folder, "train"), load_split(folder, "val")
+    strategy = make_strategy(p.strategy)
+    with strategy.scope():
+        model = build_model(p, train[0].shape[1:], len(names))
+    trainer = Trainer(model, strategy, p.learning_rate, p.batch_size)
+    chief = is_chief()
+    started = time.perf_counter()
+    with atomic_path(live_dir) if chief else contextlib.nullcontext() as staging:
+        live = Live(str(staging), save_dvc_exp=False, dvcyaml=None, report=None) if chief else None
+        fit(trainer, train, val, p.epochs, p.seed, lambda result: log_epoch(live, result), progress)
+        if live is None:
+            click.echo("train: not the chief worker, so writing nothing")
+            return
+        live.end()
+        save_model(model, model_path)
+    click.echo(
+        f"train: {p.model} {p.epochs} epochs in {time.perf_counter() - started:.1f} s "
+        f"({strategy.num_replicas_in_sync} replica(s)) -> {model_path}"
+    )
+
+
+if __name__ == "__main__":
+    main()
