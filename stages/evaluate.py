@@ -17,9 +17,9 @@ import numpy as np
 from stages import params as params_module
 from stages.artifacts import load_array, write_json, write_text
 from stages.classification import confusion_matrix, cross_entropy, per_class_scores
+from stages.datasets import read_class_names
 from stages.errors import report_errors
 from stages.models import load_model, predict_logits
-from stages.raw import read_class_names
 
 
 def summarize(labels: np.ndarray, logits: np.ndarray, names: tuple[str, ...]) -> dict:

@@ -14,9 +14,9 @@ import numpy as np
 
 from stages import params as params_module
 from stages.artifacts import atomic_path, save_array, write_json
-from stages.datasets import DATASETS, LABELS_FILE
+from stages.datasets import DATASETS, LABELS_FILE, read_class_names
 from stages.errors import DataError, report_errors
-from stages.raw import Split, load_splits, read_class_names
+from stages.raw import Split, load_splits
 
 SPLITS = ("train", "val", "test")
 

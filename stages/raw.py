@@ -70,17 +70,6 @@ def check_split(images: RawFile, labels: RawFile, num_classes: int) -> Split:
     return Split(images.array, labels.array)
 
 
-def read_class_names(folder: Path) -> tuple[str, ...]:
-    path = folder / LABELS_FILE
-    try:
-        names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read class names ({error})") from None
-    if not names:
-        raise DataError(f"{path}: no class names in it (expected one per line)")
-    return names
-
-
 def load_splits(folder: Path, dataset: Dataset, class_names: tuple[str, ...]) -> tuple[dict[str, Split], dict[str, str]]:
     """Decode the train and test splits from `folder`; also return each file's content hash."""
     splits, hashes = {}, {}

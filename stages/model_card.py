@@ -1,0 +1,54 @@
+"""The model card shipped next to the export: what the model was trained on, how, and how good it is.
+
+Built from the same params and metrics files DVC tracks, so the card can never
+disagree with `dvc metrics show`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from stages.params import Params
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def model_card(params: Params, data: dict, evaluation: dict, exports: dict) -> str:
+    train = dataclasses.asdict(params.train)
+    gate = exports["gate"]
+    sections = [
+        f"# Model card: {params.train.model} on {data['dataset']}",
+        "## Data",
+        f"{data['dataset']}: {data['num_classes']} classes, images {'x'.join(map(str, data['image_shape']))}; "
+        + ", ".join(f"{split} {count}" for split, count in data["counts"].items())
+        + f" examples (validation held out of the training set, seed {params.data.seed}).",
+        "## Training parameters",
+        _table(["param", "value"], [[f"train.{key}", value] for key, value in train.items()]),
+        "## Test metrics",
+        f"Accuracy **{evaluation['accuracy']:.4f}**, loss {evaluation['loss']:.4f}, macro F1 {evaluation['macro_f1']:.4f}.",
+        _table(
+            ["class", "precision", "recall", "F1", "support"],
+            [
+                [name, f"{f['precision']:.4f}", f"{f['recall']:.4f}", f"{f['f1']:.4f}", f["support"]]
+                for name, f in evaluation["per_class"].items()
+            ],
+        ),
+        "## Quality gate",
+        f"Passed: test accuracy {gate['test_accuracy']:.4f} ≥ evaluate.min_accuracy {gate['min_accuracy']:.4f}.",
+        "## Exports",
+        "Every export takes uint8 pixels `[N, H, W]` (signature `serving_default`, input `pixels`) and returns "
+        "`probabilities` and `class`. Figures are on the full test split.",
+        _table(
+            ["export", "size (bytes)", "accuracy", "agreement with Keras", "accuracy drop"],
+            [
+                [name, f["size_bytes"], f"{f['accuracy']:.4f}", f"{f['agreement']:.4f}", f"{f['accuracy_drop']:+.4f}"]
+                for name, f in exports.items()
+                if name != "gate"
+            ],
+        ),
+    ]
+    return "\n\n".join(sections) + "\n"
