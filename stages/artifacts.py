@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from stages.errors import DataError
+
 PARTIAL_MARKER = ".partial-"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -90,8 +92,13 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def read_json(path: str | Path) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise DataError(f"{path} is missing; run the pipeline first (dvc repro)") from None
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: not readable JSON ({error})") from None
 
 
 def save_array(path: str | Path, array: np.ndarray) -> None:
