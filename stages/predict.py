@@ -1,0 +1,221 @@
+"""`predict`: classify digit images with the exported TFLite model, without TensorFlow.
+
+The exported models take raw uint8 pixels and return probabilities (see
+`stages.serving`), so all a client does is load images the MNIST way
+(`stages.images`) and run the model with the LiteRT runtime. This module never imports
+TensorFlow, directly or not, so one image is classified in a fraction of a second.
+
+A bad input is reported as one line (`error: PATH: REASON`) and the others are still
+classified; the exit status is non-zero if any input failed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from stages.errors import DataError, report_errors
+from stages.images import InputError, load_inputs
+
+DEFAULT_MODEL = Path("models/export/model_float32.tflite")
+LABELS_FILE = "labels.txt"
+SIGNATURE = "serving_default"
+PIXELS = "pixels"
+PROBABILITIES = "probabilities"
+BATCH = 1024  # images per interpreter call, so a whole IDX file never needs one huge tensor
+
+
+class TFLiteClassifier:
+    """A TFLite model with the serving signature (uint8 `pixels` in, `probabilities` out), run by LiteRT.
+
+    Quantisation is handled from the tensors' own scale and zero point, so any flavour
+    works: a quantised input gets pixels quantised to its scale, a quantised output is
+    dequantised to probabilities.
+    """
+
+    def __init__(self, model: str | Path | bytes) -> None:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        # Without the default XNNPACK delegate: it prints an INFO line on every start and
+        # only pays off on large batches.
+        options: dict[str, Any] = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
+        if isinstance(model, bytes):
+            self._interpreter = Interpreter(model_content=model, **options)
+        else:
+            self._interpreter = Interpreter(model_path=str(model), **options)
+        signatures = self._interpreter.get_signature_list()
+        if SIGNATURE not in signatures:
+            raise ValueError(f"the model has no {SIGNATURE!r} signature (it has {sorted(signatures)})")
+        self._runner = self._interpreter.get_signature_runner(SIGNATURE)
+        self._input = self._runner.get_input_details()[PIXELS]
+        self._output = self._runner.get_output_details()[PROBABILITIES]
+        _, height, width = self._input["shape_signature"]
+        self.image_shape = (int(height), int(width))
+        self.num_classes = int(self._output["shape_signature"][-1])
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        """Probabilities float32 `[N, K]` for uint8 pixels `[N, H, W]`."""
+        chunks = [self._run(pixels[start : start + BATCH]) for start in range(0, len(pixels), BATCH)]
+        return np.concatenate(chunks) if chunks else np.zeros((0, self.num_classes), np.float32)
+
+    def _run(self, pixels: np.ndarray) -> np.ndarray:
+        outputs = self._runner(**{PIXELS: quantise(pixels, self._input)})
+        return dequantise(outputs[PROBABILITIES], self._output)
+
+
+def quantise(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Values in the tensor's dtype: `q = round(value / scale) + zero_point` if it is quantised."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    if scale and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        quantised = np.rint(values.astype(np.float64) / scale) + zero_point
+        return np.clip(quantised, info.min, info.max).astype(dtype)
+    return values.astype(dtype)
+
+
+def dequantise(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
+    """Real float32 values of a tensor: `(q - zero_point) * scale` if it is quantised."""
+    scale, zero_point = detail["quantization"]
+    if scale and values.dtype.kind in "iu":
+        return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
+    return values.astype(np.float32)
+
+
+def open_model(path: Path) -> TFLiteClassifier:
+    """Load the model, turning a missing or broken file into an error that says what to do."""
+    if not path.is_file():
+        raise DataError(f"{path}: model not found; run `dvc repro` (or `dvc pull`) first, or pass --model")
+    try:
+        classifier = TFLiteClassifier(path)
+    except (ValueError, RuntimeError) as error:
+        raise DataError(f"{path}: not a usable TFLite serving model ({error})") from None
+    height, width = classifier.image_shape
+    if height != width:
+        raise DataError(f"{path}: the model takes {height}x{width} images; only square ones are supported")
+    return classifier
+
+
+def read_labels(path: Path, num_classes: int, required: bool) -> list[str]:
+    """Class names, one per line; class numbers if the file is absent and was not asked for."""
+    if not path.is_file() and not required:
+        return [str(index) for index in range(num_classes)]
+    try:
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read class names ({error})") from None
+    if len(names) != num_classes:
+        raise DataError(f"{path}: has {len(names)} class names but the model has {num_classes} classes")
+    return names
+
+
+@dataclass(frozen=True)
+class Prediction:
+    input: str
+    index: int | None  # position in a multi-image file, None for a single image
+    top: list[tuple[int, str, float]]  # (class, label, probability), best first
+
+    @property
+    def name(self) -> str:
+        return self.input if self.index is None else f"{self.input}[{self.index}]"
+
+    def as_text(self) -> str:
+        return f"{self.name}: " + ", ".join(f"{label} ({probability:.3f})" for _, label, probability in self.top)
+
+    def as_json(self) -> dict[str, Any]:
+        best_class, best_label, best_probability = self.top[0]
+        return {
+            "input": self.input,
+            "index": self.index,
+            "class": best_class,
+            "label": best_label,
+            "probability": best_probability,
+            "top": [{"class": c, "label": label, "probability": p} for c, label, p in self.top],
+        }
+
+
+def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[tuple[int, str, float]]:
+    """The k most probable classes, best first (ties: lower class first, like argmax)."""
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [(int(c), labels[c], round(float(probabilities[c]), 6)) for c in order]
+
+
+def classify(
+    classifier: TFLiteClassifier, labels: Sequence[str], path: str, k: int
+) -> list[Prediction]:
+    """Predictions for every image in one input file (raises `InputError` for a bad file)."""
+    images = load_inputs(path, size=classifier.image_shape[0])
+    probabilities = classifier.predict(images)
+    single = len(images) == 1
+    return [
+        Prediction(path, None if single else index, top_k(row, labels, k)) for index, row in enumerate(probabilities)
+    ]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="TFLite model written by the export stage (any flavour: float32, dynamic, int8).",
+)
+@click.option(
+    "--labels",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"Class names, one per line.  [default: {LABELS_FILE} beside the model, else class numbers]",
+)
+@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Show the k most likely classes.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of one line per image.")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@report_errors
+def main(model: Path, labels: Path | None, top_k: int, as_json: bool, inputs: tuple[str, ...]) -> None:
+    """Classify digit images with the exported model.
+
+    INPUT is an image (PNG, JPEG, BMP, ...: a photo or scan of one digit, any size,
+    dark on light or light on dark), a .npy array ([H, W] or [N, H, W], uint8 or
+    floats in [0, 1]) or an IDX file (e.g. t10k-images-idx3-ubyte[.gz]). Photos are
+    prepared like MNIST (inverted if needed, cropped, scaled to 20 px, centred by
+    mass); 28x28 inputs are used as they are.
+
+    Prints `NAME: LABEL (PROBABILITY)` per image, NAME[i] for the i-th image of an
+    array. A bad input is reported on stderr and skipped; the exit status is 1 if
+    any input failed.
+    """
+    classifier = open_model(model)
+    names = read_labels(labels or model.with_name(LABELS_FILE), classifier.num_classes, required=labels is not None)
+    k = min(top_k, classifier.num_classes)
+    predictions: list[Prediction] = []
+    errors: list[InputError] = []
+    for path in inputs:
+        try:
+            found = classify(classifier, names, path, k)
+        except InputError as error:
+            click.echo(f"error: {error}", err=True)
+            errors.append(error)
+            continue
+        predictions += found
+        if not as_json:
+            for prediction in found:
+                click.echo(prediction.as_text())
+    if as_json:
+        document = {
+            "model": str(model),
+            "predictions": [prediction.as_json() for prediction in predictions],
+            "errors": [{"input": error.path, "error": error.reason} for error in errors],
+        }
+        click.echo(json.dumps(document, indent=2))
+    if errors:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

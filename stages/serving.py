@@ -1,0 +1,168 @@
+"""Serving artifacts: a SavedModel and TFLite models that take raw uint8 pixels.
+
+The trained Keras model takes float images in [0, 1] and returns logits. Clients should
+not have to know that, so every artifact built here has the same `serving_default`
+signature: input `pixels` (uint8 `[N, H, W]`, as stored in the data set or decoded from
+a PNG), outputs `probabilities` (float32 `[N, K]`, softmax) and `class` (int64 `[N]`).
+Scaling and softmax run inside the graph, so a client cannot get them wrong.
+
+TFLite is converted from a SavedModel written the same way, the path Keras itself uses.
+Identical weights give identical bytes across runs of a stage (see `_write_saved_model`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from stages.artifacts import atomic_path
+from stages.tensorflow_runtime import keras, tf
+
+SIGNATURE = "serving_default"
+PIXELS = "pixels"
+PROBABILITIES = "probabilities"
+CLASS = "class"
+TFLITE_FLAVOURS = ("float32", "dynamic", "int8")
+
+
+def image_shape(model: keras.Model) -> tuple[int, int]:
+    """(H, W) of the model's input, which must be `[N, H, W]` grey images."""
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 3 or shape[1] is None or shape[2] is None:
+        raise ValueError(f"expected a model input of shape [N, H, W], got {shape}")
+    return int(shape[1]), int(shape[2])
+
+
+def serving_function(model: keras.Model) -> tf.types.experimental.PolymorphicFunction:
+    """The serving signature: uint8 `pixels` in, `probabilities` and `class` out."""
+    height, width = image_shape(model)
+    spec = tf.TensorSpec([None, height, width], tf.uint8, name=PIXELS)
+
+    @tf.function(input_signature=[spec], autograph=False)
+    def serve(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
+        images = tf.cast(pixels, tf.float32) / 255.0
+        probabilities = tf.nn.softmax(model(images, training=False), axis=-1)
+        return {
+            PROBABILITIES: probabilities,
+            CLASS: tf.argmax(probabilities, axis=-1, output_type=tf.int64),
+        }
+
+    return serve
+
+
+class _Serving(tf.Module):
+    """What a SavedModel holds: the serving function and the weights it reads.
+
+    A Keras 3 variable wraps the `tf.Variable` that a traced function captures. Unless
+    those inner variables are tracked themselves, the SavedModel restores them only
+    through the function, and the TFLite converter cannot freeze them (it leaves
+    uninitialised READ_VARIABLE ops). They are listed in the model's own order, because
+    `keras.export.ExportArchive`, which solves the same problem, lists them in an order
+    that changes from process to process, and so do the bytes.
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        super().__init__()
+        self.weights = [variable.value for variable in model.variables]
+        self.serve = serving_function(model)
+
+
+def _write_saved_model(model: keras.Model, directory: Path) -> None:
+    module = _Serving(model)
+    tf.saved_model.save(module, str(directory), signatures={SIGNATURE: module.serve})
+    _stable_fingerprint(directory / "fingerprint.pb")
+
+
+def _stable_fingerprint(path: Path) -> None:
+    """Replace the random UUID that TensorFlow writes into `fingerprint.pb` by a content hash.
+
+    The other fingerprint fields are hashes of the SavedModel's content, so equal models
+    get equal UUIDs and equal bytes (DVC sees the same hash), different models different ones.
+    """
+    from tensorflow.core.protobuf import fingerprint_pb2
+
+    fingerprint = fingerprint_pb2.FingerprintDef.FromString(path.read_bytes())
+    fingerprint.ClearField("uuid")
+    digest = hashlib.sha256(fingerprint.SerializeToString(deterministic=True)).digest()
+    fingerprint.uuid = str(int.from_bytes(digest[:16], "big"))
+    path.write_bytes(fingerprint.SerializeToString(deterministic=True))
+
+
+def _write_frozen_saved_model(model: keras.Model, directory: Path) -> None:
+    """A SavedModel of the serving signature with the weights folded into constants.
+
+    int8 calibration runs the graph in the TFLite interpreter, which cannot read
+    Keras 3's resource variables (it fails with "READ_VARIABLE ... variable != nullptr"
+    on any model with a Dropout layer); a graph with no variables converts in every flavour.
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    concrete = serving_function(model).get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+
+    @tf.function(input_signature=concrete.structured_input_signature[0], autograph=False)
+    def serve(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
+        return tf.nest.pack_sequence_as(concrete.structured_outputs, frozen(pixels))
+
+    tf.saved_model.save(tf.Module(), str(directory), signatures={SIGNATURE: serve})
+
+
+def save_saved_model(model: keras.Model, path: str | Path) -> None:
+    """Write a SavedModel directory whose `serving_default` signature is `serving_function`."""
+    with atomic_path(path) as tmp:
+        _write_saved_model(model, tmp)
+
+
+def saved_model_predict(path: str | Path, pixels: np.ndarray) -> np.ndarray:
+    """Probabilities from the SavedModel at `path`, loaded as a client would (no Keras)."""
+    signature = tf.saved_model.load(str(path)).signatures[SIGNATURE]
+    outputs = signature(**{PIXELS: tf.constant(np.asarray(pixels, dtype=np.uint8))})
+    return outputs[PROBABILITIES].numpy()
+
+
+def convert_tflite(model: keras.Model, flavour: str, representative: np.ndarray) -> bytes:
+    """A TFLite flatbuffer of the serving signature.
+
+    `float32` is a plain conversion; `dynamic` stores weights as int8 and computes in
+    float (no data needed); `int8` quantises weights and activations, calibrated on
+    `representative` (uint8 `[M, H, W]` training images), using int8 builtin ops only.
+    Input stays uint8 pixels and outputs stay float32/int64 in every flavour: the
+    converter adds the (de)quantise steps at the edges.
+    """
+    if flavour not in TFLITE_FLAVOURS:
+        raise ValueError(f"unknown TFLite flavour {flavour!r}; expected one of {TFLITE_FLAVOURS}")
+    with tempfile.TemporaryDirectory() as scratch:
+        _write_frozen_saved_model(model, Path(scratch))
+        converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=[SIGNATURE])
+        if flavour in ("dynamic", "int8"):
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if flavour == "int8":
+            samples = _check_representative(representative, image_shape(model))
+            converter.representative_dataset = lambda: _calibration_batches(samples)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        with warnings.catch_warnings():
+            # calibration runs the deprecated tf.lite.Interpreter internally; not our concern
+            warnings.filterwarnings("ignore", "(?s).*tf.lite.Interpreter is deprecated")
+            return converter.convert()
+
+
+def _check_representative(representative: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    samples = np.asarray(representative)
+    if samples.dtype != np.uint8 or samples.ndim != 3 or samples.shape[1:] != shape:
+        raise ValueError(
+            f"representative data must be uint8 [M, {shape[0]}, {shape[1]}], "
+            f"got {samples.dtype} {list(samples.shape)}"
+        )
+    if len(samples) == 0:
+        raise ValueError("int8 quantisation needs at least one representative image")
+    return samples
+
+
+def _calibration_batches(samples: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
+    for index in range(len(samples)):
+        yield {PIXELS: samples[index : index + 1]}
