@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stages.quiet import native_stderr_silenced
+
 SIGNATURE = "serving_default"
 PIXELS = "pixels"
 PROBABILITIES = "probabilities"
@@ -24,9 +26,10 @@ def load_runner(model_path: str | Path):  # noqa: ANN201 - LiteRT's SignatureRun
 
 def tflite_probabilities(model_path: str | Path, pixels: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Class probabilities for uint8 `pixels` [N, H, W], in batches to bound memory."""
-    runner = load_runner(model_path)
-    chunks = [
-        runner(**{PIXELS: np.ascontiguousarray(pixels[i : i + batch_size], dtype=np.uint8)})[PROBABILITIES]
-        for i in range(0, len(pixels), batch_size)
-    ]
+    with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on the first call
+        runner = load_runner(model_path)
+        chunks = [
+            runner(**{PIXELS: np.ascontiguousarray(pixels[i : i + batch_size], dtype=np.uint8)})[PROBABILITIES]
+            for i in range(0, len(pixels), batch_size)
+        ]
     return np.concatenate(chunks).astype(np.float32)
