@@ -93,25 +93,6 @@ def _stable_fingerprint(path: Path) -> None:
     path.write_bytes(fingerprint.SerializeToString(deterministic=True))
 
 
-def _write_frozen_saved_model(model: keras.Model, directory: Path) -> None:
-    """A SavedModel of the serving signature with the weights folded into constants.
-
-    int8 calibration runs the graph in the TFLite interpreter, which cannot read
-    Keras 3's resource variables (it fails with "READ_VARIABLE ... variable != nullptr"
-    on any model with a Dropout layer); a graph with no variables converts in every flavour.
-    """
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    concrete = serving_function(model).get_concrete_function()
-    frozen = convert_variables_to_constants_v2(concrete)
-
-    @tf.function(input_signature=concrete.structured_input_signature[0], autograph=False)
-    def serve(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
-        return tf.nest.pack_sequence_as(concrete.structured_outputs, frozen(pixels))
-
-    tf.saved_model.save(tf.Module(), str(directory), signatures={SIGNATURE: serve})
-
-
 def save_saved_model(model: keras.Model, path: str | Path) -> None:
     """Write a SavedModel directory whose `serving_default` signature is `serving_function`."""
     with atomic_path(path) as tmp:
@@ -137,7 +118,7 @@ def convert_tflite(model: keras.Model, flavour: str, representative: np.ndarray)
     if flavour not in TFLITE_FLAVOURS:
         raise ValueError(f"unknown TFLite flavour {flavour!r}; expected one of {TFLITE_FLAVOURS}")
     with tempfile.TemporaryDirectory() as scratch:
-        _write_frozen_saved_model(model, Path(scratch))
+        _write_saved_model(model, Path(scratch))
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=[SIGNATURE])
         if flavour in ("dynamic", "int8"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -154,3 +154,26 @@ def test_convert_tflite_rejects_bad_arguments(tiny_setup: TinySetup) -> None:
         serving.convert_tflite(tiny_setup.model, "int8", tiny_setup.x_train / 255.0)
     with pytest.raises(ValueError, match="at least one"):
         serving.convert_tflite(tiny_setup.model, "int8", tiny_setup.x_train[:0])
+
+
+def test_models_with_dropout_and_batch_norm_convert_in_every_flavour() -> None:
+    """Their extra variables (RNG state, moving statistics) must be frozen, not left as READ_VARIABLE ops."""
+    from stages.tensorflow_runtime import keras
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((28, 28)),
+            keras.layers.Reshape((28, 28, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(3),
+        ]
+    )
+    pixels = np.random.default_rng(3).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    expected = keras.ops.convert_to_numpy(keras.activations.softmax(model(pixels / 255.0, training=False)))
+    for flavour in serving.TFLITE_FLAVOURS:
+        probabilities = TFLiteClassifier(serving.convert_tflite(model, flavour, pixels[:20])).predict(pixels)
+        np.testing.assert_allclose(probabilities, expected, atol=1e-5 if flavour == "float32" else 0.05)
