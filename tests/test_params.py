@@ -1,0 +1,326 @@
+"""params.yaml validation: the real file loads, and every kind of bad file is one clear `ParamsError` line."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stages.errors import ParamsError, PipelineError
+from stages.params import DATASETS, MODELS, STRATEGIES, TFLITE_FLAVOURS, Params, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parent.parent
+REAL_PARAMS = ROOT / "params.yaml"
+DELETE = object()
+
+
+@pytest.fixture(scope="module")
+def real() -> dict[str, Any]:
+    return yaml.safe_load(REAL_PARAMS.read_text(encoding="utf-8"))
+
+
+def patched(real: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of the real params with dotted keys set (or deleted with DELETE)."""
+    doc = copy.deepcopy(real)
+    for dotted, value in changes.items():
+        *groups, key = dotted.split(".")
+        target = doc
+        for group in groups:
+            target = target[group]
+        if value is DELETE:
+            del target[key]
+        else:
+            target[key] = value
+    return doc
+
+
+def write(path: Path, doc: Any) -> Path:
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def load_error(path: Path) -> str:
+    with pytest.raises(ParamsError) as caught:
+        load_params(path)
+    message = str(caught.value)
+    assert message, "a ParamsError must say something"
+    assert "\n" not in message, f"the message must be one line: {message!r}"
+    assert str(path) in message, f"the message must name the file: {message!r}"
+    assert caught.value.exit_code == 2
+    return message
+
+
+# ---------------------------------------------------------------------------- the real file
+
+
+def test_real_params_load_into_typed_groups(real: dict[str, Any]) -> None:
+    params = load_params(REAL_PARAMS)
+    assert isinstance(params, Params)
+    for group in ("data", "train", "evaluate", "export"):
+        for key, value in real[group].items():
+            loaded = getattr(getattr(params, group), key)
+            assert loaded == (value if value is not None else ""), f"{group}.{key}"
+            assert type(loaded) is type(value) or isinstance(value, int) and type(loaded) is float
+    assert params.data.dataset in DATASETS
+    assert params.train.model in MODELS
+    assert params.train.strategy in STRATEGIES
+    assert set(params.export.tflite) <= set(TFLITE_FLAVOURS)
+    assert isinstance(params.train.epochs, int) and not isinstance(params.train.epochs, bool)
+    assert isinstance(params.train.learning_rate, float)
+    assert isinstance(params.train.deterministic, bool)
+
+
+def test_parse_params_accepts_the_parsed_document(real: dict[str, Any]) -> None:
+    assert parse_params(copy.deepcopy(real)) == load_params(REAL_PARAMS)
+
+
+def test_an_int_is_accepted_for_a_float(real: dict[str, Any], tmp_path: Path) -> None:
+    params = load_params(write(tmp_path / "params.yaml", patched(real, {"train.learning_rate": 1})))
+    assert params.train.learning_rate == 1.0 and isinstance(params.train.learning_rate, float)
+
+
+def test_null_source_means_the_public_mirrors(real: dict[str, Any], tmp_path: Path) -> None:
+    assert load_params(write(tmp_path / "params.yaml", patched(real, {"data.source": None}))).data.source == ""
+
+
+def test_params_are_frozen() -> None:
+    params = load_params(REAL_PARAMS)
+    with pytest.raises(AttributeError):
+        params.train.epochs = 1  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------------------- the battery of bad values
+
+# (id, changes to the real params, fragments the message must contain: key, value, what is allowed)
+BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
+    # unknown keys and groups, with a did-you-mean
+    ("unknown-key", {"train.epoch": 5}, ["unknown key train.epoch", "did you mean train.epochs?", "hidden_units"]),
+    ("renamed-key", {"train.epochs": DELETE, "train.epoch": 5}, ["unknown key train.epoch", "did you mean train.epochs?"]),
+    ("unknown-key-no-match", {"data.zzz": 1}, ["unknown key data.zzz", "allowed keys in data", "val_size"]),
+    ("typo-group", {"trian": {"epochs": 3}}, ["unknown key trian", "did you mean train?"]),
+    # wrong types
+    ("string-for-int", {"train.epochs": "ten"}, ["train.epochs = 'ten'", "an integer"]),
+    ("float-for-int", {"train.epochs": 2.5}, ["train.epochs = 2.5", "an integer"]),
+    ("integral-float-for-int", {"train.batch_size": 32.0}, ["train.batch_size = 32.0", "an integer"]),
+    ("bool-for-int", {"train.batch_size": True}, ["train.batch_size = True", "an integer"]),
+    ("bool-for-float", {"train.learning_rate": False}, ["train.learning_rate = False", "a number"]),
+    ("string-for-float", {"data.val_size": "10%"}, ["data.val_size = '10%'", "a number"]),
+    ("int-for-bool", {"train.deterministic": 1}, ["train.deterministic = 1", "true or false"]),
+    ("string-for-bool", {"train.deterministic": "maybe"}, ["train.deterministic = 'maybe'", "true or false"]),
+    ("number-for-choice", {"train.model": 5}, ["train.model = 5", "a string"]),
+    ("number-for-dataset", {"data.dataset": 10}, ["data.dataset = 10", "a string"]),
+    ("list-for-string", {"data.source": ["a", "b"]}, ["data.source = ['a', 'b']", "a string"]),
+    ("mapping-for-int", {"train.epochs": {"value": 3}}, ["train.epochs = {'value': 3}", "an integer"]),
+    ("null-for-int", {"train.epochs": None}, ["train.epochs = None", "an integer"]),
+    # out of range
+    ("zero-epochs", {"train.epochs": 0}, ["train.epochs = 0", "[1, 10000]"]),
+    ("huge-epochs", {"train.epochs": 10**12}, ["train.epochs = 1000000000000", "[1, 10000]"]),
+    ("negative-batch", {"train.batch_size": -1}, ["train.batch_size = -1", "[1, 65536]"]),
+    ("zero-hidden", {"train.hidden_units": 0}, ["train.hidden_units = 0", "[1, 8192]"]),
+    ("dropout-one", {"train.dropout": 1.0}, ["train.dropout = 1.0", "[0.0, 1.0)"]),
+    ("negative-dropout", {"train.dropout": -0.1}, ["train.dropout = -0.1", "[0.0, 1.0)"]),
+    ("zero-learning-rate", {"train.learning_rate": 0}, ["train.learning_rate = 0", "(0.0, 10.0]"]),
+    ("huge-learning-rate", {"train.learning_rate": 1e6}, ["train.learning_rate = 1000000.0", "(0.0, 10.0]"]),
+    ("inf-learning-rate", {"train.learning_rate": float("inf")}, ["train.learning_rate = inf", "finite"]),
+    ("nan-learning-rate", {"train.learning_rate": float("nan")}, ["train.learning_rate = nan", "finite"]),
+    ("big-val-size", {"data.val_size": 0.9}, ["data.val_size = 0.9", "(0.0, 0.5]"]),
+    ("zero-val-size", {"data.val_size": 0}, ["data.val_size = 0", "(0.0, 0.5]"]),
+    ("negative-seed", {"data.seed": -1}, ["data.seed = -1", "[0, 4294967295]"]),
+    ("seed-over-32-bits", {"train.seed": 2**32}, ["train.seed = 4294967296", "[0, 4294967295]"]),
+    ("negative-threads", {"train.threads": -1}, ["train.threads = -1", "[0, 1024]"]),
+    ("accuracy-over-one", {"evaluate.min_accuracy": 1.5}, ["evaluate.min_accuracy = 1.5", "[0.0, 1.0]"]),
+    ("zero-gallery", {"evaluate.gallery_size": 0}, ["evaluate.gallery_size = 0", "[1, 400]"]),
+    ("zero-samples", {"export.representative_samples": 0}, ["export.representative_samples = 0", "[1, 100000]"]),
+    ("negative-drop", {"export.max_int8_drop": -0.01}, ["export.max_int8_drop = -0.01", "[0.0, 1.0]"]),
+    # unknown choices, with a did-you-mean
+    ("dataset-dash", {"data.dataset": "fashion-mnist"},
+     ["data.dataset = 'fashion-mnist'", "did you mean fashion_mnist?", "mnist, fashion_mnist, custom"]),
+    ("dataset-unknown", {"data.dataset": "imagenet"}, ["data.dataset = 'imagenet'", "mnist, fashion_mnist, custom"]),
+    ("dataset-empty", {"data.dataset": ""}, ["data.dataset = ''", "mnist, fashion_mnist, custom"]),
+    ("model-typo", {"train.model": "cnnn"}, ["train.model = 'cnnn'", "did you mean cnn?", "mlp, cnn"]),
+    ("model-case", {"train.model": "MLP"}, ["train.model = 'MLP'", "mlp, cnn"]),
+    ("strategy-typo", {"train.strategy": "mirror"},
+     ["train.strategy = 'mirror'", "did you mean mirrored?", "auto, default, mirrored, multi_worker"]),
+    # export.tflite
+    ("tflite-unknown", {"export.tflite": ["float32", "int4"]},
+     ["export.tflite = 'int4'", "did you mean int8?", "float32, dynamic, int8"]),
+    ("tflite-empty", {"export.tflite": []}, ["export.tflite = []", "non-empty list", "float32, dynamic, int8"]),
+    ("tflite-duplicate", {"export.tflite": ["int8", "float32", "int8"]},
+     ["export.tflite = ['int8', 'float32', 'int8']", "twice"]),
+    ("tflite-not-a-list", {"export.tflite": "int8"}, ["export.tflite = 'int8'", "non-empty list"]),
+    ("tflite-number", {"export.tflite": [8]}, ["export.tflite = 8", "a string"]),
+    # structure
+    ("missing-group", {"evaluate": DELETE}, ["missing group evaluate"]),
+    ("missing-key", {"train.epochs": DELETE}, ["missing key train.epochs"]),
+    ("missing-nested-key", {"export.tflite": DELETE}, ["missing key export.tflite"]),
+    ("group-not-mapping", {"train": 5}, ["train must be a mapping", "got 5"]),
+    ("group-is-list", {"data": ["mnist"]}, ["data must be a mapping", "['mnist']"]),
+]
+
+
+@pytest.mark.parametrize(("changes", "fragments"), [case[1:] for case in BAD_VALUES], ids=[c[0] for c in BAD_VALUES])
+def test_bad_value_is_one_line_naming_key_value_and_allowed(
+    real: dict[str, Any], tmp_path: Path, changes: dict[str, Any], fragments: list[str]
+) -> None:
+    message = load_error(write(tmp_path / "params.yaml", patched(real, changes)))
+    for fragment in fragments:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+@pytest.mark.parametrize(("changes", "fragments"), [case[1:] for case in BAD_VALUES], ids=[c[0] for c in BAD_VALUES])
+def test_parse_params_gives_the_same_errors(real: dict[str, Any], changes: dict[str, Any], fragments: list[str]) -> None:
+    with pytest.raises(ParamsError) as caught:
+        parse_params(patched(real, changes), "my-params.yaml")
+    message = str(caught.value)
+    assert message.startswith("my-params.yaml")
+    for fragment in fragments:
+        assert fragment in message
+
+
+# ---------------------------------------------------------------------------- bad files
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    lines = REAL_PARAMS.read_text(encoding="utf-8").splitlines()
+    number = next(i for i, line in enumerate(lines, 1) if line.strip().startswith("epochs:"))
+    lines[number - 1] = "  epochs: 10: 3"
+    path = tmp_path / "params.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    message = load_error(path)
+    assert "YAML syntax error" in message
+    assert f"line {number}," in message
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("data: [1, 2\ntrain: 3\n", 2), ("data:\n\tdataset: mnist\n", 2), ('data: "unterminated\n', 2)],
+    ids=["unclosed-list", "tab-indent", "unterminated-string"],
+)
+def test_yaml_syntax_errors(tmp_path: Path, text: str, line: int) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    message = load_error(path)
+    assert "YAML syntax error" in message and f"line {line}" in message
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"], ids=["empty", "blank", "comment", "doc-start"])
+def test_empty_file(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    message = load_error(path)
+    assert "is empty" in message and "data, train, evaluate, export" in message
+
+
+@pytest.mark.parametrize("text", ["- data\n- train\n", "42\n", "just text\n"], ids=["list", "number", "string"])
+def test_top_level_not_a_mapping(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert "the top level must be a mapping" in load_error(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    message = load_error(tmp_path / "nope.yaml")
+    assert "cannot read" in message
+
+
+def test_directory_instead_of_file(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").mkdir()
+    assert "cannot read" in load_error(tmp_path / "params.yaml")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="stages/params.py load_params catches only OSError around read_text: a params.yaml that is not "
+    "UTF-8 (e.g. a Latin-1 comment) raises a bare UnicodeDecodeError with a traceback instead of a ParamsError",
+)
+def test_not_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_bytes(REAL_PARAMS.read_bytes() + "# caf\u00e9\n".encode("latin-1"))
+    load_error(path)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="PyYAML silently keeps the last of two equal keys, so `epochs: 5` followed by `epochs: 10` in one "
+    "group trains 10 epochs without a word (DVC's own YAML reader refuses duplicate keys)",
+)
+def test_duplicate_key_is_refused(tmp_path: Path) -> None:
+    text = REAL_PARAMS.read_text(encoding="utf-8").replace("  epochs: 10\n", "  epochs: 5\n  epochs: 10\n")
+    assert text.count("epochs:") == 2
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert "train.epochs" in load_error(path)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="PyYAML (YAML 1.1) reads `learning_rate: 1e-3` as the string '1e-3', so a hand-written exponent "
+    "is refused as 'expected a number', while DVC (YAML 1.2) reads the same file as 0.001",
+)
+def test_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
+    text = REAL_PARAMS.read_text(encoding="utf-8").replace("learning_rate: 0.001", "learning_rate: 1e-3")
+    assert "1e-3" in text
+    path = tmp_path / "params.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert load_params(path).train.learning_rate == pytest.approx(0.001)
+
+
+def test_params_error_is_a_pipeline_error() -> None:
+    assert issubclass(ParamsError, PipelineError)
+    assert ParamsError.exit_code == 2
+
+
+# ---------------------------------------------------------------------------- the command line
+
+
+def run_prepare(tmp_path: Path, params: Path) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    out, metrics = tmp_path / "out" / "prepared", tmp_path / "out" / "data.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.prepare", "--params", str(params), "--raw", str(tmp_path / "raw"),
+         "--out", str(out), "--metrics", str(metrics)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    return result, out, metrics
+
+
+CLI_CASES = {
+    "unknown-key": ({"train.epoch": 5}, "did you mean train.epochs?"),
+    "dropout-one": ({"train.dropout": 1.0}, "train.dropout = 1.0"),
+    "dataset-dash": ({"data.dataset": "fashion-mnist"}, "did you mean fashion_mnist?"),
+    "tflite-duplicate": ({"export.tflite": ["int8", "int8"]}, "twice"),
+}
+
+
+@pytest.mark.parametrize("case", [*CLI_CASES, "syntax", "empty", "missing"])
+def test_cli_reports_one_line_and_exit_status_2(real: dict[str, Any], tmp_path: Path, case: str) -> None:
+    params = tmp_path / "bad.yaml"
+    if case in CLI_CASES:
+        changes, fragment = CLI_CASES[case]
+        write(params, patched(real, changes))
+    elif case == "syntax":
+        params.write_text("data: [1, 2\ntrain: 3\n", encoding="utf-8")
+        fragment = "line 2"
+    elif case == "empty":
+        params.write_text("", encoding="utf-8")
+        fragment = "is empty"
+    else:
+        fragment = "cannot read"
+    result, out, metrics = run_prepare(tmp_path, params)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert fragment in lines[0]
+    assert re.search(re.escape(str(params)), lines[0])
+    assert result.stdout == ""
+    assert not out.exists() and not metrics.exists()
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
