@@ -15,7 +15,7 @@ import json
 import os
 import shutil
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,17 +112,19 @@ def load_array(path: str | Path, mmap: bool = False) -> np.ndarray:
     return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
 
 
-def normalize_zip(source: str | Path, destination: str | Path, patch_json: dict[str, dict[str, Any]] | None = None) -> None:
-    """Copy a zip to `destination` with fixed timestamps and sorted entries, optionally patching JSON members.
+def normalize_zip(
+    source: str | Path, destination: str | Path, rewrite: dict[str, Callable[[bytes], bytes]] | None = None
+) -> None:
+    """Copy a zip to `destination` with fixed timestamps and sorted entries.
 
-    `patch_json` maps a member name to keys to overwrite in it (Keras's
-    `metadata.json` carries the save date).
+    `rewrite` maps a member name to a function that makes its content stable (Keras's
+    `metadata.json` carries the save date, its `config.json` Python object ids).
     """
     with zipfile.ZipFile(source) as archive:
         members = {info.filename: archive.read(info) for info in archive.infolist()}
-    for name, patch in (patch_json or {}).items():
+    for name, function in (rewrite or {}).items():
         if name in members:
-            members[name] = json.dumps({**json.loads(members[name]), **patch}).encode("utf-8")
+            members[name] = function(members[name])
     with atomic_path(destination) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name in sorted(members):

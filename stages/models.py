@@ -7,6 +7,7 @@ timestamps, no save date) so the same weights always give the same bytes.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -80,7 +81,28 @@ def save_model(model: keras.Model, path: str | Path) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         raw = Path(scratch) / "model.keras"
         model.save(raw)
-        normalize_zip(raw, path, patch_json={"metadata.json": {"date_saved": ""}})
+        normalize_zip(raw, path, rewrite={"metadata.json": _without_date, "config.json": _renumber_shared_objects})
+
+
+def _without_date(metadata: bytes) -> bytes:
+    return json.dumps({**json.loads(metadata), "date_saved": ""}).encode("utf-8")
+
+
+def _renumber_shared_objects(config: bytes) -> bytes:
+    """Keras writes `id()` of shared objects as `shared_object_id`; number them in order of appearance instead."""
+    numbers: dict[int, int] = {}
+
+    def renumber(node: object) -> object:
+        if isinstance(node, dict):
+            return {
+                key: numbers.setdefault(value, len(numbers)) if key == "shared_object_id" else renumber(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [renumber(item) for item in node]
+        return node
+
+    return json.dumps(renumber(json.loads(config))).encode("utf-8")
 
 
 def load_model(path: str | Path) -> keras.Model:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from stages.artifacts import atomic_path
+from stages.quiet import native_stderr_silenced
 from stages.tensorflow_runtime import keras, tf
 
 SIGNATURE = "serving_default"
@@ -63,12 +64,14 @@ class _Serving(tf.Module):
     through the function, and the TFLite converter cannot freeze them (it leaves
     uninitialised READ_VARIABLE ops). They are listed in the model's own order, because
     `keras.export.ExportArchive`, which solves the same problem, lists them in an order
-    that changes from process to process, and so do the bytes.
+    that changes from process to process, and so do the bytes. `model.weights`, not
+    `model.variables`: the dropout seed generators' state is not needed to serve and is
+    re-seeded at random on every load, which changed the bytes too.
     """
 
     def __init__(self, model: keras.Model) -> None:
         super().__init__()
-        self.weights = [variable.value for variable in model.variables]
+        self.weights = [variable.value for variable in model.weights]
         self.serve = serving_function(model)
 
 
@@ -126,7 +129,7 @@ def convert_tflite(model: keras.Model, flavour: str, representative: np.ndarray)
             samples = _check_representative(representative, image_shape(model))
             converter.representative_dataset = lambda: _calibration_batches(samples)
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), native_stderr_silenced():
             # calibration runs the deprecated tf.lite.Interpreter internally; not our concern
             warnings.filterwarnings("ignore", "(?s).*tf.lite.Interpreter is deprecated")
             return converter.convert()

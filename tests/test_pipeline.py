@@ -1,0 +1,158 @@
+"""End to end: the real `dvc` commands on a temporary git copy of the project and a small learnable dataset."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import BIN, copy_project, run, set_params
+
+pytestmark = pytest.mark.slow
+
+STAGES = ("download", "prepare", "train", "evaluate", "export")
+OUTPUTS = ("data/raw", "data/prepared", "models", "metrics")
+
+
+def stages_run(output: str) -> list[str]:
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
+
+
+def digest_tree(project: Path, roots: tuple[str, ...] = OUTPUTS) -> dict[str, str]:
+    """SHA-256 of every file under the output folders, by relative path."""
+    digests = {}
+    for root in roots:
+        for path in sorted((project / root).rglob("*")):
+            if path.is_file():
+                digests[str(path.relative_to(project))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory: pytest.TempPathFactory, dataset_dir: Path) -> Path:
+    """One full `dvc repro`, shared (read-only) by the tests below; they copy it to change it."""
+    project = copy_project(
+        tmp_path_factory.mktemp("pipeline") / "project",
+        {"data": {"dataset": "custom", "source": str(dataset_dir)}, "train": {"epochs": 2}, "export": {"representative_samples": 50}},
+    )
+    result = run(["dvc", "repro"], project)
+    assert stages_run(result.stdout) == list(STAGES)
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-qm", "first run"], project)
+    return project
+
+
+@pytest.fixture
+def workspace(reproduced: Path, tmp_path: Path) -> Path:
+    """A private copy of the reproduced project (git history, DVC cache and all)."""
+    target = tmp_path / "project"
+    shutil.copytree(reproduced, target, symlinks=True)
+    return target
+
+
+def test_repro_writes_every_artifact_and_learns(reproduced: Path) -> None:
+    evaluation = json.loads((reproduced / "metrics/eval.json").read_text())
+    assert evaluation["accuracy"] > 0.9, evaluation
+    data = json.loads((reproduced / "metrics/data.json").read_text())
+    assert data["counts"] == {"train": 1080, "val": 120, "test": 300}
+    exports = json.loads((reproduced / "metrics/export.json").read_text())
+    assert exports["saved_model"]["agreement"] >= 0.999
+    assert exports["tflite_float32"]["agreement"] >= 0.999
+    assert exports["tflite_int8"]["accuracy_drop"] <= 0.005
+    for name in ("saved_model/saved_model.pb", "model_float32.tflite", "model_int8.tflite", "labels.txt", "model_card.md"):
+        assert (reproduced / "models/export" / name).is_file(), name
+    checks = run(["python", "-m", "stages.checks"], reproduced)
+    assert checks.stdout.count("ok  ") == 4, checks.stdout
+
+
+def test_metrics_show_lists_every_metrics_file(reproduced: Path) -> None:
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], reproduced).stdout)
+    files = next(iter(shown.values()))["data"]
+    assert {"metrics/data.json", "metrics/train/metrics.json", "metrics/eval.json", "metrics/export.json"} <= set(files)
+    assert files["metrics/eval.json"]["data"]["accuracy"] > 0.9
+
+
+def test_noop_repro_runs_nothing(reproduced: Path) -> None:
+    result = run(["dvc", "repro"], reproduced)
+    assert stages_run(result.stdout) == []
+    assert run(["dvc", "status"], reproduced).stdout.strip().endswith("up to date.")
+
+
+def test_experiment_reruns_exactly_train_evaluate_export(workspace: Path) -> None:
+    result = run(["dvc", "exp", "run", "--set-param", "train.epochs=1"], workspace)
+    assert stages_run(result.stdout) == ["train", "evaluate", "export"]
+    assert json.loads((workspace / "metrics/train/metrics.json").read_text())["step"] == 1
+
+
+def test_same_params_give_identical_bytes(workspace: Path) -> None:
+    """Bit-for-bit reproducibility on CPU: data, weights, metrics and exports."""
+    before = digest_tree(workspace)
+    run(["dvc", "repro", "--force"], workspace)
+    after = digest_tree(workspace)
+    changed = sorted(path for path in before if before[path] != after.get(path))
+    assert not changed
+    assert before.keys() == after.keys()
+
+
+def test_bad_param_fails_then_run_cache_restores_outputs(workspace: Path) -> None:
+    before = digest_tree(workspace, ("models", "metrics"))
+    set_params(workspace, {"train": {"epochs": 0}})
+    failed = run(["dvc", "repro"], workspace, check=False)
+    assert failed.returncode != 0
+    assert "train.epochs = 0 is out of range" in failed.stderr + failed.stdout
+    assert "Traceback" not in failed.stderr + failed.stdout
+    set_params(workspace, {"train": {"epochs": 2}})
+    fixed = run(["dvc", "repro"], workspace)
+    assert stages_run(fixed.stdout) == [], fixed.stdout
+    assert digest_tree(workspace, ("models", "metrics")) == before
+
+
+def test_typo_in_set_param_is_rejected(workspace: Path) -> None:
+    failed = run(["dvc", "exp", "run", "--set-param", "train.epoch=3"], workspace, check=False)
+    assert failed.returncode != 0
+    assert "unknown key train.epoch (did you mean train.epochs?)" in failed.stderr + failed.stdout
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _lock(project: Path) -> dict:
+    return yaml.safe_load((project / "dvc.lock").read_text())
+
+
+def test_killed_training_commits_nothing_and_recovers(workspace: Path) -> None:
+    """SIGKILL `dvc repro` in the middle of training; the last good state survives."""
+    set_params(workspace, {"train": {"epochs": 200}})
+    lock_before = (workspace / "dvc.lock").read_bytes()
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    process = subprocess.Popen(
+        ["dvc", "repro"], cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    seen = ""
+    deadline = time.monotonic() + 180
+    while "epoch 2:" not in seen and time.monotonic() < deadline and process.poll() is None:
+        seen += process.stdout.readline()
+    assert "epoch 2:" in seen, seen
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stdout.close()
+    assert (workspace / "dvc.lock").read_bytes() == lock_before
+    model = workspace / "models/model.keras"
+    assert not model.exists() or _md5(model) == _lock(workspace)["stages"]["train"]["outs"][0]["md5"]
+    status = run(["dvc", "status"], workspace).stdout
+    assert "train:" in status
+    set_params(workspace, {"train": {"epochs": 2}})
+    run(["dvc", "checkout", "--force"], workspace)
+    assert run(["dvc", "status"], workspace).stdout.strip().endswith("up to date.")
+    resumed = run(["dvc", "repro"], workspace)
+    assert stages_run(resumed.stdout) == []
