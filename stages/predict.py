@@ -173,7 +173,9 @@ def classify(
     default=None,
     help=f"Class names, one per line.  [default: {LABELS_FILE} beside the model, else class numbers]",
 )
-@click.option("--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Show the k most likely classes.")
+@click.option(
+    "--top-k", type=click.IntRange(min=1), default=1, show_default=True, help="Show the k most likely classes."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of one line per image.")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @report_errors

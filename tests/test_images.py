@@ -21,8 +21,9 @@ from stages.idx import write_idx, write_idx_gz
 from stages.images import InputError, load_inputs
 
 
-def drawing(size: tuple[int, int] = (120, 80), box: tuple[int, int, int, int] = (30, 20, 50, 100), ink: int = 0,
-            paper: int = 255) -> np.ndarray:
+def drawing(
+    size: tuple[int, int] = (120, 80), box: tuple[int, int, int, int] = (30, 20, 50, 100), ink: int = 0, paper: int = 255
+) -> np.ndarray:
     """A grey [H, W] "scan": a filled rectangle (x0, y0, x1, y1) of `ink` on `paper`."""
     image = Image.new("L", size, paper)
     ImageDraw.Draw(image).rectangle(box, fill=ink)
@@ -47,7 +48,8 @@ def png_claiming(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    pixels = zlib.compress(b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def refusal(path: Path) -> str:
@@ -121,7 +123,8 @@ def test_a_blank_page_gives_a_black_field() -> None:
 
 def test_paper_texture_does_not_widen_the_box() -> None:
     rng = np.random.default_rng(0)
-    scan = np.clip(drawing(size=(100, 100), box=(40, 20, 55, 80), ink=30, paper=220) + rng.normal(0, 6, (100, 100)), 0, 255)
+    scan = drawing(size=(100, 100), box=(40, 20, 55, 80), ink=30, paper=220) + rng.normal(0, 6, (100, 100))
+    scan = np.clip(scan, 0, 255)
     digit = images.mnist_style(scan.astype(np.uint8))
     assert images.crop_to_ink(digit).shape[0] == 20
     assert images.crop_to_ink(digit).shape[1] <= 7
@@ -227,8 +230,14 @@ def test_idx_single_image(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("train-images-idx3-ubyte", True), ("t10k-images.idx3-ubyte.gz", True), ("x.IDX", True), ("a.png", False),
-     ("ubyte.png", False), ("x.npy.gz", False)],
+    [
+        ("train-images-idx3-ubyte", True),
+        ("t10k-images.idx3-ubyte.gz", True),
+        ("x.IDX", True),
+        ("a.png", False),
+        ("ubyte.png", False),
+        ("x.npy.gz", False),
+    ],
 )
 def test_idx_names(name: str, expected: bool) -> None:
     assert images.is_idx_name(name) is expected
@@ -294,7 +303,8 @@ def test_npz_named_npy(tmp_path: Path) -> None:
 
 def test_npy_header_claiming_more_than_the_file_holds(tmp_path: Path) -> None:
     with open(tmp_path / "liar.npy", "wb") as handle:
-        np.lib.format.write_array_header_1_0(handle, {"descr": "|u1", "fortran_order": False, "shape": (10**6, 1000, 1000)})
+        header = {"descr": "|u1", "fortran_order": False, "shape": (10**6, 1000, 1000)}
+        np.lib.format.write_array_header_1_0(handle, header)
         handle.write(b"\0" * 100)
     assert "truncated" in refusal(tmp_path / "liar.npy")
 

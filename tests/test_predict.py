@@ -52,9 +52,8 @@ def bad_inputs(folder: Path) -> list[Path]:
     Image.fromarray(noisy).save(folder / "whole.png")
     (folder / "cut.png").write_bytes((folder / "whole.png").read_bytes()[:3000])
     header = struct.pack(">IIBBBBB", 30_000, 30_000, 8, 0, 0, 0, 0)
-    (folder / "bomb.png").write_bytes(
-        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + header + struct.pack(">I", zlib.crc32(b"IHDR" + header))
-    )
+    ihdr = struct.pack(">I", 13) + b"IHDR" + header + struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    (folder / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr)  # claims 900 MP
     (folder / "a-folder").mkdir()
     return [folder / name for name in ("notes.png", "empty.png", "cut.png", "bomb.png", "a-folder", "missing.png")]
 
@@ -104,7 +103,8 @@ def test_multi_image_files_are_indexed(export_dir: ExportDir, tmp_path: Path, ke
 
 def test_without_labels_file_class_numbers_are_shown(export_dir: ExportDir, tmp_path: Path, pngs: list[Path]) -> None:
     shutil.copy(export_dir.model(), tmp_path / "model.tflite")
-    label = json.loads(predict("--model", tmp_path / "model.tflite", "--json", pngs[0]).stdout)["predictions"][0]["label"]
+    document = json.loads(predict("--model", tmp_path / "model.tflite", "--json", pngs[0]).stdout)
+    label = document["predictions"][0]["label"]
     assert label in [str(c) for c in range(NUM_CLASSES)]
 
 
@@ -125,7 +125,9 @@ def test_bad_inputs_are_reported_one_line_each_and_the_rest_classified(
     assert "Traceback" not in result.output
 
 
-def test_bad_inputs_are_listed_in_the_json_document_too(export_dir: ExportDir, pngs: list[Path], tmp_path: Path) -> None:
+def test_bad_inputs_are_listed_in_the_json_document_too(
+    export_dir: ExportDir, pngs: list[Path], tmp_path: Path
+) -> None:
     result = predict("--model", export_dir.model(), "--json", pngs[0], tmp_path / "missing.png")
     assert result.exit_code == 1
     document = json.loads(result.stdout)
@@ -168,8 +170,8 @@ def test_no_input_is_a_usage_error() -> None:
 def test_quantised_tensors_are_handled_from_their_scale_and_zero_point() -> None:
     detail = {"dtype": np.int8, "quantization": (2.0, -128)}
     np.testing.assert_array_equal(quantise(np.array([0, 2, 254, 600, -9]), detail), [-128, -127, -1, 127, -128])
-    np.testing.assert_allclose(dequantise(np.array([-128, 0, 127], np.int8), {"quantization": (1 / 256, -128)}),
-                               [0.0, 0.5, 255 / 256])
+    probabilities = dequantise(np.array([-128, 0, 127], np.int8), {"quantization": (1 / 256, -128)})
+    np.testing.assert_allclose(probabilities, [0.0, 0.5, 255 / 256])
     plain = {"dtype": np.uint8, "quantization": (0.0, 0)}
     np.testing.assert_array_equal(quantise(np.array([0, 7, 255], np.uint8), plain), [0, 7, 255])
 
