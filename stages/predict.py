@@ -23,6 +23,7 @@ import numpy as np
 
 from stages.errors import DataError, report_errors
 from stages.images import InputError, load_inputs
+from stages.quiet import native_stderr_silenced
 
 DEFAULT_MODEL = Path("models/export/model_float32.tflite")
 LABELS_FILE = "labels.txt"
@@ -37,19 +38,17 @@ class TFLiteClassifier:
 
     Quantisation is handled from the tensors' own scale and zero point, so any flavour
     works: a quantised input gets pixels quantised to its scale, a quantised output is
-    dequantised to probabilities.
+    dequantised to probabilities. LiteRT's default kernels (XNNPACK) are kept, the ones
+    export's verification (`stages.litert_runtime`) runs, so served answers are the checked ones.
     """
 
     def __init__(self, model: str | Path | bytes) -> None:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        from ai_edge_litert.interpreter import Interpreter
 
-        # Without the default XNNPACK delegate: it prints an INFO line on every start and
-        # only pays off on large batches.
-        options: dict[str, Any] = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
         if isinstance(model, bytes):
-            self._interpreter = Interpreter(model_content=model, **options)
+            self._interpreter = Interpreter(model_content=model)
         else:
-            self._interpreter = Interpreter(model_path=str(model), **options)
+            self._interpreter = Interpreter(model_path=str(model))
         signatures = self._interpreter.get_signature_list()
         if SIGNATURE not in signatures:
             raise ValueError(f"the model has no {SIGNATURE!r} signature (it has {sorted(signatures)})")
@@ -66,7 +65,8 @@ class TFLiteClassifier:
         return np.concatenate(chunks) if chunks else np.zeros((0, self.num_classes), np.float32)
 
     def _run(self, pixels: np.ndarray) -> np.ndarray:
-        outputs = self._runner(**{PIXELS: quantise(pixels, self._input)})
+        with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on the first call
+            outputs = self._runner(**{PIXELS: quantise(pixels, self._input)})
         return dequantise(outputs[PROBABILITIES], self._output)
 
 
