@@ -116,9 +116,13 @@ def test_bad_param_fails_then_run_cache_restores_outputs(workspace: Path) -> Non
 
 
 def test_typo_in_set_param_is_rejected(workspace: Path) -> None:
-    failed = run(["dvc", "exp", "run", "--set-param", "train.epoch=3"], workspace, check=False)
+    """DVC itself refuses `train.epoch=3`; its append syntax `+train.epoch=3` reaches our validation."""
+    refused = run(["dvc", "exp", "run", "--set-param", "train.epoch=3"], workspace, check=False)
+    assert refused.returncode != 0
+    failed = run(["dvc", "exp", "run", "--set-param", "+train.epoch=3"], workspace, check=False)
     assert failed.returncode != 0
     assert "unknown key train.epoch (did you mean train.epochs?)" in failed.stderr + failed.stdout
+    assert stages_run(failed.stdout) == ["train"]
 
 
 def _md5(path: Path) -> str:
@@ -152,6 +156,7 @@ def test_killed_training_commits_nothing_and_recovers(workspace: Path) -> None:
     status = run(["dvc", "status"], workspace).stdout
     assert "train:" in status
     set_params(workspace, {"train": {"epochs": 2}})
+    run(["git", "checkout", "--", "metrics"], workspace)  # metrics are small and live in git (cache: false)
     run(["dvc", "checkout", "--force"], workspace)
     assert run(["dvc", "status"], workspace).stdout.strip().endswith("up to date.")
     resumed = run(["dvc", "repro"], workspace)
