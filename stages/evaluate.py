@@ -2,7 +2,8 @@
 
 Writes metrics/eval.json (accuracy, loss, per-class precision/recall/F1) and the plot
 data under metrics/eval/: every test image's (actual, predicted) class for the
-confusion matrix, and per-class accuracy.
+confusion matrix, per-class accuracy, and misclassified.png: the test images the
+model got wrong with the most confidence (stages/gallery.py).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import click
 import numpy as np
 
 from stages import params as params_module
-from stages.artifacts import load_array, write_json, write_text
-from stages.classification import confusion_matrix, cross_entropy, per_class_scores
+from stages.artifacts import load_array, write_bytes, write_json, write_text
+from stages.classification import confusion_matrix, cross_entropy, per_class_scores, softmax
 from stages.datasets import read_class_names
 from stages.errors import report_errors
+from stages.gallery import gallery_png
 from stages.models import load_model, predict_logits
 
 
@@ -66,7 +68,7 @@ def per_class_rows(summary: dict) -> list[list]:
 @click.option("--plots", "plots_dir", default="metrics/eval", show_default=True, help="Plot data folder.")
 @report_errors
 def main(params_path: str, data_dir: str, model_path: str, metrics_path: str, plots_dir: str) -> None:
-    params_module.load_params(params_path)
+    p = params_module.load_params(params_path)
     folder = Path(data_dir)
     names = read_class_names(folder)
     x_test, y_test = load_array(folder / "x_test.npy"), load_array(folder / "y_test.npy")
@@ -76,6 +78,8 @@ def main(params_path: str, data_dir: str, model_path: str, metrics_path: str, pl
     plots = Path(plots_dir)
     write_text(plots / "confusion.csv", csv_text(["actual", "predicted"], confusion_rows(y_test, predicted, names)))
     write_text(plots / "per_class_accuracy.csv", csv_text(["class", "accuracy"], per_class_rows(summary)))
+    gallery = gallery_png(x_test, y_test, softmax(logits), names, p.evaluate.gallery_size)
+    write_bytes(plots / "misclassified.png", gallery)
     write_json(metrics_path, summary)
     click.echo(f"evaluate: test accuracy {summary['accuracy']:.4f}, loss {summary['loss']:.4f} -> {metrics_path}")
 
