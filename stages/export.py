@@ -18,7 +18,7 @@ from stages import params as params_module
 from stages.artifacts import atomic_path, load_array, read_json, write_json, write_text
 from stages.datasets import LABELS_FILE, read_class_names
 from stages.errors import GateError, PipelineError, report_errors
-from stages.litert_runtime import tflite_probabilities
+from stages.litert_runtime import TFLiteClassifier
 from stages.model_card import model_card
 from stages.models import load_model, predict_logits
 from stages.serving import convert_tflite, save_saved_model, saved_model_predict
@@ -84,7 +84,7 @@ def size_of(path: Path) -> int:
 
 
 def run_export(path: Path, pixels: np.ndarray) -> np.ndarray:
-    return saved_model_predict(path, pixels) if path.is_dir() else tflite_probabilities(path, pixels)
+    return saved_model_predict(path, pixels) if path.is_dir() else TFLiteClassifier(path).predict(pixels)
 
 
 @click.command(help=__doc__)

@@ -21,74 +21,12 @@ from typing import Any
 import click
 import numpy as np
 
+from stages.datasets import LABELS_FILE
 from stages.errors import DataError, report_errors
 from stages.images import InputError, load_inputs
-from stages.quiet import native_stderr_silenced
+from stages.litert_runtime import TFLiteClassifier
 
 DEFAULT_MODEL = Path("models/export/model_float32.tflite")
-LABELS_FILE = "labels.txt"
-SIGNATURE = "serving_default"
-PIXELS = "pixels"
-PROBABILITIES = "probabilities"
-BATCH = 1024  # images per interpreter call, so a whole IDX file never needs one huge tensor
-
-
-class TFLiteClassifier:
-    """A TFLite model with the serving signature (uint8 `pixels` in, `probabilities` out), run by LiteRT.
-
-    Quantisation is handled from the tensors' own scale and zero point, so any flavour
-    works: a quantised input gets pixels quantised to its scale, a quantised output is
-    dequantised to probabilities. LiteRT's default kernels (XNNPACK) are kept, the ones
-    export's verification (`stages.litert_runtime`) runs, so served answers are the checked ones.
-    """
-
-    def __init__(self, model: str | Path | bytes) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        if isinstance(model, bytes):
-            self._interpreter = Interpreter(model_content=model)
-        else:
-            self._interpreter = Interpreter(model_path=str(model))
-        signatures = self._interpreter.get_signature_list()
-        if SIGNATURE not in signatures:
-            raise ValueError(f"the model has no {SIGNATURE!r} signature (it has {sorted(signatures)})")
-        self._runner = self._interpreter.get_signature_runner(SIGNATURE)
-        self._input = self._runner.get_input_details()[PIXELS]
-        self._output = self._runner.get_output_details()[PROBABILITIES]
-        _, height, width = self._input["shape_signature"]
-        self.image_shape = (int(height), int(width))
-        self.num_classes = int(self._output["shape_signature"][-1])
-
-    def predict(self, pixels: np.ndarray) -> np.ndarray:
-        """Probabilities float32 `[N, K]` for uint8 pixels `[N, H, W]`."""
-        chunks = [self._run(pixels[start : start + BATCH]) for start in range(0, len(pixels), BATCH)]
-        return np.concatenate(chunks) if chunks else np.zeros((0, self.num_classes), np.float32)
-
-    def _run(self, pixels: np.ndarray) -> np.ndarray:
-        with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on the first call
-            outputs = self._runner(**{PIXELS: quantise(pixels, self._input)})
-        return dequantise(outputs[PROBABILITIES], self._output)
-
-
-def quantise(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Values in the tensor's dtype: `q = round(value / scale) + zero_point` if it is quantised."""
-    dtype = np.dtype(detail["dtype"])
-    scale, zero_point = detail["quantization"]
-    if scale and dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        quantised = np.rint(values.astype(np.float64) / scale) + zero_point
-        return np.clip(quantised, info.min, info.max).astype(dtype)
-    return values.astype(dtype)
-
-
-def dequantise(values: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
-    """Real float32 values of a tensor: `(q - zero_point) * scale` if it is quantised."""
-    scale, zero_point = detail["quantization"]
-    if scale and values.dtype.kind in "iu":
-        return ((values.astype(np.float32) - zero_point) * scale).astype(np.float32)
-    return values.astype(np.float32)
-
-
 def open_model(path: Path) -> TFLiteClassifier:
     """Load the model, turning a missing or broken file into an error that says what to do."""
     if not path.is_file():

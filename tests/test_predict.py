@@ -16,7 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from stages.predict import dequantise, main, quantise
+from stages.litert_runtime import dequantise, quantise
+from stages.predict import main
 from tests.serving_fixtures import LABELS, NUM_CLASSES, ExportDir, export_dir, tiny_setup  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[1]
