@@ -20,6 +20,10 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
     """Rows are true classes, columns predicted classes."""
+    labels, predicted = np.asarray(labels, np.int64), np.asarray(predicted, np.int64)
+    for name, values in (("labels", labels), ("predictions", predicted)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(f"{name} must lie in 0..{num_classes - 1}")
     return np.bincount(labels * num_classes + predicted, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 

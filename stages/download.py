@@ -14,9 +14,9 @@ import click
 from stages import params as params_module
 from stages.artifacts import atomic_path, write_json
 from stages.datasets import CHECKSUMS_FILE, DATASETS, FILES, LABELS_FILE, SPLIT_FILES, Dataset
-from stages.downloads import OfflineError, fetch
+from stages.downloads import NotFoundError, OfflineError, fetch
 from stages.errors import DownloadError, ParamsError, report_errors
-from stages.raw import RawFile, check_split, decode_file
+from stages.raw import RawFile, check_shapes, check_split, decode_file
 
 URL_SCHEMES = ("http://", "https://", "file://")
 MAX_LABELS_BYTES = 1024**2
@@ -62,8 +62,8 @@ def class_names(dataset: Dataset, source: str, labels: list[RawFile]) -> tuple[s
         text = fetch(
             source_urls(dataset, source, LABELS_FILE), name=LABELS_FILE, max_bytes=MAX_LABELS_BYTES, progress=False
         )
-    except DownloadError:
-        largest = max(int(f.array.max()) for f in labels if len(f.array))
+    except NotFoundError:
+        largest = max((int(f.array.max()) for f in labels if len(f.array)), default=0)
         return tuple(str(value) for value in range(largest + 1))
     names = tuple(line.strip() for line in text.decode("utf-8", errors="replace").splitlines() if line.strip())
     if not names:
@@ -83,8 +83,10 @@ def download(dataset: Dataset, source: str, out: Path, progress: bool = True) ->
             "dvc exp run --set-param data.source=/path/to/folder (or edit params.yaml)"
         ) from None
     names = class_names(dataset, source, [files[labels][1] for _, labels in SPLIT_FILES.values()])
-    for images, labels in SPLIT_FILES.values():
-        check_split(files[images][1], files[labels][1], len(names))
+    check_shapes({
+        split: check_split(files[images][1], files[labels][1], len(names))
+        for split, (images, labels) in SPLIT_FILES.items()
+    })
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         for filename, (data, _) in files.items():

@@ -43,6 +43,10 @@ class OfflineError(DownloadError):
     network unreachable): we are offline or the hosts are gone."""
 
 
+class NotFoundError(DownloadError):
+    """Every source answered that the file does not exist (HTTP 404/410, no such file)."""
+
+
 class _Response(Protocol):
     """What `urlopen` returns for every scheme (`HTTPResponse`, or `addinfourl` for file://)."""
 
@@ -60,10 +64,11 @@ class _Failure(Exception):
     could even be reached (lookup failed, refused, unreachable): the sign of being offline.
     """
 
-    def __init__(self, reason: str, *, retry: bool = False, network: bool = False) -> None:
+    def __init__(self, reason: str, *, retry: bool = False, network: bool = False, missing: bool = False) -> None:
         self.reason = " ".join(reason.split())  # the final message must stay on one line
         self.retry = retry
         self.network = network
+        self.missing = missing
         super().__init__(self.reason)
 
 
@@ -189,7 +194,9 @@ def _classify(error: OSError | http.client.HTTPException) -> _Failure:
     """Decide whether a failed try is worth repeating, and whether it means 'offline'."""
     if isinstance(error, urllib.error.HTTPError):
         error.close()
-        return _Failure(f"HTTP {error.code}", retry=error.code >= 500 or error.code == 429)
+        return _Failure(
+            f"HTTP {error.code}", retry=error.code >= 500 or error.code == 429, missing=error.code in (404, 410)
+        )
     cause: BaseException = error
     if isinstance(error, urllib.error.URLError):
         if not isinstance(error.reason, BaseException):
@@ -212,6 +219,8 @@ def _classify_cause(cause: BaseException) -> _Failure:
         return _Failure("cut short", retry=True)
     if isinstance(cause, ConnectionError):
         return _Failure(f"connection lost ({cause.strerror or cause})", retry=True)
+    if isinstance(cause, FileNotFoundError):
+        return _Failure(cause.strerror or "no such file", missing=True)
     if isinstance(cause, OSError) and cause.strerror:
         return _Failure(cause.strerror)
     return _Failure(str(cause) or type(cause).__name__)
@@ -224,4 +233,6 @@ def _give_up(name: str, failures: list[tuple[str, _Failure]]) -> DownloadError:
     details = "; ".join(f"{url}: {failure.reason}" for url, failure in failures)
     if all(failure.network for _, failure in failures):
         return OfflineError(f"could not download {name}: {details} (are you offline?)")
+    if all(failure.missing for _, failure in failures):
+        return NotFoundError(f"could not download {name}: {details}")
     return DownloadError(f"could not download {name}: {details}")

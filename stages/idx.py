@@ -67,7 +67,10 @@ def read_idx(data: bytes, *, name: str) -> np.ndarray:
         raise IdxError(
             f"{name}: IDX header declares shape {dims} ({expected} bytes of data) but the file holds {actual} bytes"
         )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    try:
+        return np.frombuffer(data, dtype=dtype, offset=header).reshape(dims)
+    except ValueError as error:  # e.g. more dimensions than NumPy supports
+        raise IdxError(f"{name}: IDX shape {dims} cannot be represented ({error})") from None
 
 
 def write_idx(array: np.ndarray) -> bytes:

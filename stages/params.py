@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,14 +101,39 @@ def load_params(path: str | Path = DEFAULT_PATH) -> Params:
         text = source.read_text(encoding="utf-8")
     except OSError as error:
         raise ParamsError(f"cannot read {source}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise ParamsError(f"{source} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or "invalid YAML"
         raise ParamsError(f"{source}: YAML syntax error{where}: {problem}") from None
     return parse_params(raw, str(source))
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """`yaml.safe_load`, but a key given twice is an error (PyYAML silently keeps the last one,
+    DVC refuses the file), and `1e-3` is a number as in YAML 1.2 (PyYAML reads it as a string)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def parse_params(raw: Any, origin: str = DEFAULT_PATH) -> Params:

@@ -78,10 +78,18 @@ def load_splits(folder: Path, dataset: Dataset, class_names: tuple[str, ...]) ->
         labels = decode_file(_read(folder / labels_name), labels_name, dataset)
         splits[split] = check_split(images, labels, len(class_names))
         hashes.update({images.name: images.sha256, labels.name: labels.sha256})
+    check_shapes(splits)
+    return splits, hashes
+
+
+def check_shapes(splits: dict[str, Split]) -> None:
+    """A model takes one image size: train and test images must agree."""
     shapes = {split: value.images.shape[1:] for split, value in splits.items()}
     if shapes["train"] != shapes["test"]:
-        raise DataError(f"{folder}: train images are {shapes['train']} but test images are {shapes['test']}")
-    return splits, hashes
+        raise DataError(
+            f"{SPLIT_FILES['train'][0]} holds {shapes['train']} images but {SPLIT_FILES['test'][0]} "
+            f"holds {shapes['test']}"
+        )
 
 
 def _read(path: Path) -> bytes:

@@ -162,12 +162,6 @@ FORGED = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stages/idx.py read_idx: the final reshape(dims) raises numpy's ValueError ('maximum supported "
-    "dimension ... 64' / 'array is too big') for headers whose declared size matches but whose shape "
-    "numpy cannot represent; it should be an IdxError",
-)
 @pytest.mark.parametrize("data", FORGED.values(), ids=FORGED.keys())
 def test_shapes_numpy_cannot_hold_are_idx_errors(data: bytes) -> None:
     read_error(data)
@@ -279,11 +273,6 @@ def test_read_idx_on_mutated_valid_files_only_raises_idx_error(code: int, dims: 
     _only_idx_errors(read_idx, bytes(mutated), name="fuzz")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stages/idx.py read_idx: forged headers with > 64 dimensions, or a zero dimension beside huge ones, "
-    "raise numpy's ValueError instead of IdxError (see test_shapes_numpy_cannot_hold_are_idx_errors)",
-)
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(
     code=st.sampled_from(sorted(DTYPES)),

@@ -401,12 +401,6 @@ def test_wrong_content_over_http_names_the_file_and_the_expected_hash(
     assert_nothing_written(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stages/idx.py read_idx lets numpy's ValueError escape for a header numpy cannot represent "
-    "(zero dimension beside huge ones); fetch only turns DataError into a failed source, so download "
-    "crashes with a traceback",
-)
 def test_header_numpy_cannot_hold_is_a_data_error(source: Path, out: Path) -> None:
     put(source, TRAIN_IMAGES, gzip.compress(header(0x08, (0, 2**32 - 1, 2**32 - 1))))
     with pytest.raises(DataError, match=TRAIN_IMAGES):
@@ -414,11 +408,6 @@ def test_header_numpy_cannot_hold_is_a_data_error(source: Path, out: Path) -> No
     assert_nothing_written(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stages/download.py class_names: with no labels.txt and label files of 0 items, "
-    "max() of an empty sequence raises ValueError (a traceback) before check_split reports the count mismatch",
-)
 def test_empty_label_files_without_labels_txt_is_a_data_error(source: Path, out: Path) -> None:
     (source / LABELS_FILE).unlink()
     put(source, TRAIN_LABELS, gz(np.zeros(0, dtype=np.uint8)))
@@ -428,12 +417,6 @@ def test_empty_label_files_without_labels_txt_is_a_data_error(source: Path, out:
     assert_nothing_written(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stages/download.py class_names falls back to '0'..max on any DownloadError, so a labels.txt that "
-    "exists but failed to download (HTTP 503 on every try) silently gives digit names, and a model with "
-    "fewer classes when the highest class has no example",
-)
 def test_labels_txt_that_fails_to_download_is_not_silently_replaced(
     source: Path, out: Path, server: ScriptedServer
 ) -> None:
@@ -445,12 +428,6 @@ def test_labels_txt_that_fails_to_download_is_not_silently_replaced(
     assert_nothing_written(out)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stages/download.py checks each split on its own but not that train and test images have the same "
-    "shape (stages/raw.py load_splits does, in prepare): such a dataset lands in data/raw and the DVC cache, "
-    "and only prepare refuses it",
-)
 def test_train_and_test_image_shapes_must_agree(source: Path, out: Path) -> None:
     put(source, TEST_IMAGES, gz(np.zeros((40, 32, 32), dtype=np.uint8)))
     with pytest.raises(DataError, match="32"):
@@ -460,7 +437,7 @@ def test_train_and_test_image_shapes_must_agree(source: Path, out: Path) -> None
 
 def test_prepare_side_refuses_mismatched_image_shapes(source: Path) -> None:
     put(source, TEST_IMAGES, gz(np.zeros((40, 32, 32), dtype=np.uint8)))
-    with pytest.raises(DataError, match=r"train images are \(28, 28\) but test images are \(32, 32\)"):
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz holds \(28, 28\) images but t10k-images-idx3-ubyte.gz holds \(32, 32\)"):
         load_splits(source, CUSTOM, tuple(NAMES))
 
 
