@@ -1,6 +1,7 @@
 """The misclassified gallery: the test images the model got wrong with the most confidence.
 
-A grid of upscaled images, each captioned "true X / pred Y 0.97", written as a PNG that
+A grid of upscaled images, each captioned "true X / pred Y 0.97" (on two lines, so that
+two experiments' galleries fit side by side in `dvc plots diff`), written as a PNG that
 `dvc plots show` puts next to the curves. NumPy and Pillow only (no TensorFlow, no
 matplotlib), and byte-deterministic: the same inputs always give the same PNG bytes, so
 DVC sees the same hash.
@@ -19,7 +20,7 @@ SCALE = 3
 PADDING = 8
 CAPTION_SIZE = 13
 TITLE_SIZE = 16
-MAX_COLUMNS = 10
+MAX_COLUMNS = 4  # ~620 px wide: two galleries side by side fit a 1400 px page
 BACKGROUND = (255, 255, 255)
 TEXT = (20, 20, 20)
 WRONG = (190, 20, 20)
@@ -43,8 +44,8 @@ def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count
 
 
 def caption(true_name: str, predicted_name: str, confidence: float) -> tuple[str, str]:
-    """The caption in two parts, drawn in two colours: what it is, and what the model said."""
-    return f"true {true_name} / ", f"pred {predicted_name} {confidence:.2f}"
+    """The caption's two lines, drawn in two colours: what it is, and what the model said."""
+    return f"true {true_name}", f"pred {predicted_name} {confidence:.2f}"
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -91,9 +92,9 @@ def render_gallery(
     font, title_font = _font(CAPTION_SIZE), _font(TITLE_SIZE)
     captions = [caption(t, p, float(c)) for t, p, c in zip(true_names, predicted_names, confidences)]
     tile_w, tile_h = images.shape[2] * SCALE, images.shape[1] * SCALE
-    text_h = max(_text_size(font, a + b)[1] for a, b in captions)
-    cell_w = max(tile_w, *(_text_size(font, a + b)[0] for a, b in captions)) + 2 * PADDING
-    cell_h = tile_h + text_h + 3 * PADDING
+    line_h = max(_text_size(font, line)[1] for lines in captions for line in lines) + PADDING // 2
+    cell_w = max(tile_w, *(_text_size(font, line)[0] for lines in captions for line in lines)) + 2 * PADDING
+    cell_h = tile_h + 2 * line_h + 3 * PADDING
     columns = max(1, min(columns, count))
     rows = math.ceil(count / columns)
     title_h = _text_size(title_font, title)[1] + 2 * PADDING if title else 0
@@ -108,10 +109,9 @@ def render_gallery(
         x, y = PADDING + column * cell_w, PADDING + title_h + row * cell_h
         tile = Image.fromarray(pixels).resize((tile_w, tile_h), Image.Resampling.NEAREST)
         canvas.paste(tile.convert("RGB"), (x + (cell_w - tile_w) // 2, y + PADDING))
-        text_w = _text_size(font, truth + prediction)[0]
-        text_x, text_y = x + (cell_w - text_w) // 2, y + tile_h + 2 * PADDING
-        draw.text((text_x, text_y), truth, fill=TEXT, font=font)
-        draw.text((text_x + font.getlength(truth), text_y), prediction, fill=WRONG, font=font)
+        for line, (text, colour) in enumerate(((truth, TEXT), (prediction, WRONG))):
+            text_x = x + (cell_w - _text_size(font, text)[0]) // 2
+            draw.text((text_x, y + tile_h + 2 * PADDING + line * line_h), text, fill=colour, font=font)
     return canvas
 
 
