@@ -19,8 +19,8 @@ from stages import params as params_module
 from stages.artifacts import atomic_path, load_array
 from stages.datasets import read_class_names
 from stages.errors import report_errors
-from stages.training import EpochResult, Trainer, configure_runtime, fit, is_chief, make_strategy
 from stages.models import build_model, save_model
+from stages.training import EpochResult, Trainer, configure_runtime, fit, is_chief, make_strategy
 
 
 def load_split(folder: Path, split: str) -> tuple:

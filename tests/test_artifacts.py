@@ -231,7 +231,7 @@ def test_read_json_errors_are_data_errors(tmp_path: Path) -> None:
 
 def test_write_text_is_utf8(tmp_path: Path) -> None:
     write_text(tmp_path / "labels.txt", "T-shirt/top\nÄrmel\n")
-    assert (tmp_path / "labels.txt").read_bytes() == "T-shirt/top\nÄrmel\n".encode("utf-8")
+    assert (tmp_path / "labels.txt").read_bytes() == "T-shirt/top\nÄrmel\n".encode()
 
 
 # ---------------------------------------------------------------------------- arrays

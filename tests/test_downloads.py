@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,31 +14,10 @@ from hypothesis import strategies as st
 
 from stages.downloads import USER_AGENT, OfflineError, fetch
 from stages.errors import DataError, DownloadError
-from tests.http_server import ScriptedServer, closed_port_url, serve
+from tests.http_server import ScriptedServer, closed_port_url, no_proxy, serve, server, sleeps  # noqa: F401 - fixtures
 
 BODY = bytes(range(256)) * 4  # 1 KiB
 UNRESOLVABLE = "http://mirror.invalid/x.gz"  # the reserved .invalid TLD never resolves
-
-
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy configured in the environment must not see (or answer for) the test URLs."""
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
-
-
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record backoff sleeps instead of sleeping: tests stay fast and can check the schedule."""
-    recorded: list[float] = []
-    monkeypatch.setattr(time, "sleep", recorded.append)
-    return recorded
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with serve() as running:
-        yield running
 
 
 def get(

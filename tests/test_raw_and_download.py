@@ -15,7 +15,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,32 +29,11 @@ from stages.errors import DataError, DownloadError, ParamsError
 from stages.idx import gunzip, write_idx, write_idx_gz
 from stages.raw import decode_file, load_splits
 from tests.conftest import synthetic_digits, write_dataset
-from tests.http_server import ScriptedServer, closed_port_url, serve
+from tests.http_server import ScriptedServer, closed_port_url, no_proxy, serve, server, sleeps  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = [f"bar{i}" for i in range(10)]
 TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = FILES
-
-
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy configured in the environment must not see (or answer for) the test URLs."""
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
-
-
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record backoff sleeps instead of sleeping."""
-    recorded: list[float] = []
-    monkeypatch.setattr(time, "sleep", recorded.append)
-    return recorded
-
-
-@pytest.fixture
-def server() -> Iterator[ScriptedServer]:
-    with serve() as running:
-        yield running
 
 
 @pytest.fixture
