@@ -28,7 +28,7 @@ def check_gate(accuracy: float, min_accuracy: float) -> None:
     if accuracy < min_accuracy:
         raise GateError(
             f"quality gate: test accuracy {accuracy:.4f} is below evaluate.min_accuracy {min_accuracy:.4f}; "
-            "not exporting (the previous export is left as it was)"
+            "refusing to export, nothing written (raise the accuracy or lower the gate)"
         )
 
 
