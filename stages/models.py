@@ -64,8 +64,9 @@ def build_model(params: TrainParams, input_shape: tuple[int, ...], num_classes: 
 
 
 def compiled_forward(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Inference as one compiled graph; build it once and reuse it (tracing costs ~0.1 s)."""
-    return tf.function(lambda batch: model(batch, training=False), reduce_retracing=True)
+    """Inference as one compiled graph for any batch size; build it once and reuse it (tracing costs)."""
+    images = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+    return tf.function(lambda batch: model(batch, training=False), input_signature=[images])
 
 
 def predict_logits(model: keras.Model, x: np.ndarray, forward: Callable | None = None) -> np.ndarray:

@@ -90,8 +90,11 @@ class Trainer:
             self.optimizer.build(model.trainable_variables)
             self.loss_sum = _sum_variable()
             self.correct = _sum_variable()
-        self._run_steps = tf.function(self._steps, reduce_retracing=True)
-        self._run_one = tf.function(self._distributed_step)
+        images = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
+        labels = tf.TensorSpec([None], tf.int32)
+        # Traced once each, for any batch or slice size: tracing a Keras step costs ~0.7 s.
+        self._batch_step = tf.function(self._distributed_step, input_signature=[images, labels])
+        self._run_steps = tf.function(self._steps, input_signature=[images, labels, tf.TensorSpec([None], tf.int64)])
         self._forward = compiled_forward(model)
 
     def _step(self, x: tf.Tensor, y: tf.Tensor) -> None:
@@ -115,12 +118,16 @@ class Trainer:
         self.strategy.run(self._step, args=(x, y))
 
     def _steps(self, x: tf.Tensor, y: tf.Tensor, order: tf.Tensor) -> None:
-        """Full batches of `order`, all in one compiled loop (gathered per slice to bound memory)."""
+        """Full batches of `order`, all in one compiled loop.
+
+        The slice is gathered once (per step costs more than the step) and only a slice
+        at a time, to bound memory.
+        """
         steps = tf.shape(order)[0] // self.batch_size
         xs = tf.reshape(tf.gather(x, order), tf.concat([[steps, self.batch_size], tf.shape(x)[1:]], 0))
         ys = tf.reshape(tf.gather(y, order), (steps, self.batch_size))
         for i in tf.range(steps):
-            self._distributed_step(xs[i], ys[i])
+            self._batch_step(xs[i], ys[i])
 
     def _reset_sums(self) -> None:
         for accumulator in (self.loss_sum, self.correct):
@@ -134,11 +141,11 @@ class Trainer:
         chunk = max(1, -(-steps // PROGRESS_UPDATES_PER_EPOCH))
         for start in range(0, steps, chunk):
             stop = min(steps, start + chunk)
-            self._run_steps(x, y, tf.constant(order[start * self.batch_size : stop * self.batch_size]))
+            self._run_steps(x, y, tf.constant(order[start * self.batch_size : stop * self.batch_size], tf.int64))
             bar.update(stop - start)
-        rest = order[steps * self.batch_size :]
-        if len(rest):
-            self._run_one(tf.gather(x, rest), tf.gather(y, rest))
+        rest = tf.constant(order[steps * self.batch_size :], tf.int64)
+        if len(rest):  # the short last batch, as fit has it; same compiled step
+            self._batch_step(tf.gather(x, rest), tf.gather(y, rest))
             bar.update(1)
         count = float(len(order))
         return float(self.loss_sum.read_value()) / count, float(self.correct.read_value()) / count
