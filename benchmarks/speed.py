@@ -347,10 +347,11 @@ def spread(values: list[float], unit: str = "", digits: int = 1, scale: float = 
     if not values:
         return "n/a"
     values = [v * scale for v in values]
-    median = f"{statistics.median(values):.{digits}f}{unit}"
+    form = f",.{digits}f" if digits == 0 else f".{digits}f"  # thousands separators for counts
+    median = f"{statistics.median(values):{form}}{unit}"
     if len(values) == 1:
         return f"{median} (1 round)"
-    return f"{median} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+    return f"{median} ({min(values):{form}}–{max(values):{form}})"
 
 
 def median(values: list[float]) -> float | None:
