@@ -22,6 +22,7 @@ from stages.datasets import read_class_names
 from stages.errors import report_errors
 from stages.gallery import gallery_png
 from stages.models import load_model, predict_logits
+from stages.tensorflow_runtime import exit_now
 
 
 def summarize(labels: np.ndarray, logits: np.ndarray, names: tuple[str, ...]) -> dict:
@@ -82,6 +83,7 @@ def main(params_path: str, data_dir: str, model_path: str, metrics_path: str, pl
     write_bytes(plots / "misclassified.png", gallery)
     write_json(metrics_path, summary)
     click.echo(f"evaluate: test accuracy {summary['accuracy']:.4f}, loss {summary['loss']:.4f} -> {metrics_path}")
+    exit_now()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from stages.litert_runtime import TFLiteClassifier
 from stages.model_card import model_card
 from stages.models import load_model, predict_logits
 from stages.serving import convert_tflite, save_saved_model, saved_model_predict
+from stages.tensorflow_runtime import exit_now
 
 
 def check_gate(accuracy: float, min_accuracy: float) -> None:
@@ -121,6 +122,7 @@ def main(
     write_json(metrics_path, report)
     summary = ", ".join(f"{name} {figures['accuracy']:.4f}" for name, figures in report.items() if name != "gate")
     click.echo(f"export: {summary} -> {out}")
+    exit_now()
 
 
 if __name__ == "__main__":

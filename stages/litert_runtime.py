@@ -43,6 +43,7 @@ class TFLiteClassifier:
         _, height, width = self._input["shape_signature"]
         self.image_shape = (int(height), int(width))
         self.num_classes = int(self._output["shape_signature"][-1])
+        self._first_call = True
 
     def predict(self, pixels: np.ndarray) -> np.ndarray:
         """Probabilities float32 `[N, K]` for uint8 pixels `[N, H, W]`."""
@@ -50,8 +51,13 @@ class TFLiteClassifier:
         return np.concatenate(chunks) if chunks else np.zeros((0, self.num_classes), np.float32)
 
     def _run(self, pixels: np.ndarray) -> np.ndarray:
-        with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on the first call
-            outputs = self._runner(**{PIXELS: quantise(pixels, self._input)})
+        inputs = {PIXELS: quantise(pixels, self._input)}
+        if self._first_call:  # LiteRT announces its XNNPACK delegate on the first call only
+            self._first_call = False
+            with native_stderr_silenced():
+                outputs = self._runner(**inputs)
+        else:
+            outputs = self._runner(**inputs)
         return dequantise(outputs[PROBABILITIES], self._output)
 
 

@@ -20,6 +20,7 @@ from stages.artifacts import atomic_path, load_array
 from stages.datasets import read_class_names
 from stages.errors import report_errors
 from stages.models import build_model, save_model
+from stages.tensorflow_runtime import exit_now
 from stages.training import EpochResult, Trainer, configure_runtime, fit, is_chief, make_strategy
 
 
@@ -74,6 +75,7 @@ def main(params_path: str, data_dir: str, model_path: str, live_dir: str, progre
         f"train: {p.model} {p.epochs} epochs in {time.perf_counter() - started:.1f} s "
         f"({strategy.num_replicas_in_sync} replica(s)) -> {model_path}"
     )
+    exit_now()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,65 @@
+"""dvc.yaml declares exactly the code each stage runs: a change to any module it imports re-runs it, and nothing else does."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+STAGES = PIPELINE["stages"]
+
+
+def imported_modules(path: Path) -> set[str]:
+    """`stages.*` modules a file imports (at any depth in the file, lazy imports included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "stages":
+            found |= {f"stages.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("stages.")}
+    return found
+
+
+def closure(module: str) -> set[str]:
+    """The stage's module and everything it imports from the package, transitively, as file paths."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        path = f"{name.replace('.', '/')}.py"
+        if path in seen:
+            continue
+        seen.add(path)
+        todo.extend(imported_modules(ROOT / path))
+    return seen
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_code_deps_are_exactly_the_imported_modules(stage: str) -> None:
+    definition = STAGES[stage]
+    module = definition["cmd"].removeprefix("python -m ")
+    declared = {dep for dep in definition["deps"] if dep.startswith("stages/")}
+    assert len(declared) == len([d for d in definition["deps"] if d.startswith("stages/")]), "a dep is listed twice"
+    assert declared == closure(module)
+
+
+def test_every_stage_runs_a_module_of_the_package() -> None:
+    assert list(STAGES) == ["download", "prepare", "train", "evaluate", "export"]
+    for definition in STAGES.values():
+        assert definition["cmd"].startswith("python -m stages.")
+
+
+def test_top_level_metrics_are_stage_outputs() -> None:
+    outputs = {
+        next(iter(out)) if isinstance(out, dict) else out
+        for definition in STAGES.values()
+        for kind in ("outs", "metrics", "plots")
+        for out in definition.get(kind, [])
+    }
+    assert set(PIPELINE["metrics"]) <= outputs
