@@ -182,6 +182,9 @@ def _unknown_key(origin: str, prefix: str, key: str, allowed: list[str]) -> str:
 
 
 def _show(value: Any) -> str:
+    """A value as the user wrote it in YAML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     return repr(value) if isinstance(value, str) else str(value)
 
 
