@@ -18,8 +18,8 @@ from stages import params as params_module
 from stages.artifacts import load_array, read_json
 from stages.datasets import LABELS_FILE, read_class_names
 from stages.errors import report_errors
+from stages.prepare import SPLITS
 
-SPLITS = ("train", "val", "test")
 MAX_SHARED_IMAGES = 0.01
 
 

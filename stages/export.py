@@ -69,7 +69,7 @@ def check_export(name: str, figures: dict, p: params_module.ExportParams) -> Non
         )
 
 
-def build_exports(model, folder: Path, tmp: Path, p: params_module.Params, test_pixels: np.ndarray) -> dict[str, Path]:
+def build_exports(model, folder: Path, tmp: Path, p: params_module.Params) -> dict[str, Path]:
     """Write every export into `tmp`; return the file (or folder) of each by name."""
     paths = {"saved_model": tmp / "saved_model"}
     save_saved_model(model, paths["saved_model"])
@@ -113,7 +113,7 @@ def main(
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         report = {}
-        for name, path in build_exports(model, folder, tmp, p, pixels).items():
+        for name, path in build_exports(model, folder, tmp, p).items():
             report[name] = score(run_export(path, pixels), y_test, reference, keras_accuracy, size_of(path))
             check_export(name, report[name], p.export)
         report["gate"] = {"min_accuracy": p.evaluate.min_accuracy, "test_accuracy": evaluation["accuracy"], "passed": True}

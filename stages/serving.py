@@ -21,14 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from stages.artifacts import atomic_path
+from stages.litert_runtime import PIXELS, PROBABILITIES, SIGNATURE
+from stages.params import TFLITE_FLAVOURS
 from stages.quiet import native_stderr_silenced
 from stages.tensorflow_runtime import keras, tf
 
-SIGNATURE = "serving_default"
-PIXELS = "pixels"
-PROBABILITIES = "probabilities"
 CLASS = "class"
-TFLITE_FLAVOURS = ("float32", "dynamic", "int8")
 
 
 def image_shape(model: keras.Model) -> tuple[int, int]:
