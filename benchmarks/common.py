@@ -120,7 +120,7 @@ def log(message: str) -> None:
 
 def detect_dataset(folder: Path) -> str:
     """`mnist` or `fashion_mnist` if the files are those (by content hash), else `custom`."""
-    from stages.datasets import DATASETS
+    from mnist_pipeline.data.datasets import DATASETS
 
     labels = "train-labels-idx1-ubyte.gz"
     digest = hashlib.sha256(gzip.decompress((folder / labels).read_bytes())).hexdigest()

@@ -6,7 +6,7 @@ For each runtime: per-image latency (batch of 1, p50 and p99 over `--calls` call
 a warm-up, images taken in a fixed random order from the test split) and throughput at
 batch 1024 (images/s over the whole test split), measured in `--rounds` rounds with the
 runtimes in a rotated order each round. Runtimes: every TFLite flavour in the export run
-by LiteRT (`stages.litert_runtime.load_runner`, as export's verification and `predict`
+by LiteRT (`mnist_pipeline.serving.litert.load_runner`, as export's verification and `predict`
 run it), the SavedModel's `serving_default` signature (`tf.saved_model.load`), and the
 Keras model called directly (`model(x)`) and through `model.predict`. Inputs are uint8
 pixels `round(x_test * 255)`; the Keras model gets them as float32 / 255 (done inside
@@ -77,9 +77,9 @@ class Runtime:
 
 
 def signature_runner(path: Path):  # noqa: ANN201 - LiteRT's SignatureRunner
-    """The bare `serving_default` runner of a TFLite file (`stages.litert_runtime.load_runner` where it exists)."""
+    """The bare `serving_default` runner of a TFLite file (`mnist_pipeline.serving.litert.load_runner` where it exists)."""
     try:
-        from stages.litert_runtime import load_runner
+        from mnist_pipeline.serving.litert import load_runner
     except ImportError:
         from ai_edge_litert.interpreter import Interpreter
 
@@ -91,7 +91,7 @@ def signature_runner(path: Path):  # noqa: ANN201 - LiteRT's SignatureRunner
 
 def tflite_runtimes(path: Path) -> list[Runtime]:
     """The flavour run two ways: LiteRT's bare signature runner, and the classifier `predict` uses (if there is one)."""
-    from stages.quiet import native_stderr_silenced
+    from mnist_pipeline.native_stderr import native_stderr_silenced
 
     flavour = path.stem.removeprefix("model_")
     with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate
@@ -105,7 +105,7 @@ def tflite_runtimes(path: Path) -> list[Runtime]:
 
     found = [Runtime(f"TFLite {flavour}: LiteRT signature runner", one, batch)]
     classifier = None
-    for module in ("stages.litert_runtime", "stages.predict"):
+    for module in ("mnist_pipeline.serving.litert", "mnist_pipeline.serving.predict"):
         try:
             classifier = __import__(module, fromlist=["TFLiteClassifier"]).TFLiteClassifier
             break
@@ -124,7 +124,7 @@ def tflite_runtimes(path: Path) -> list[Runtime]:
 
 
 def saved_model_runtime(path: Path) -> Runtime:
-    from stages.tensorflow_runtime import tf
+    from mnist_pipeline.model.quiet_tensorflow import tf
 
     signature = tf.saved_model.load(str(path)).signatures[SIGNATURE]
 
@@ -135,7 +135,7 @@ def saved_model_runtime(path: Path) -> Runtime:
 
 
 def keras_runtimes(path: Path) -> list[Runtime]:
-    from stages.models import load_model
+    from mnist_pipeline.model.architectures import load_model
 
     model = load_model(path)
 
@@ -204,7 +204,11 @@ def cold_starts(export: Path, image: np.ndarray, count: int, scratch: Path) -> d
 
     png = scratch / "one.png"
     Image.fromarray(image).save(png)
-    predict = [str(BIN / "predict")] if (BIN / "predict").exists() else [sys.executable, "-m", "stages.predict"]
+    predict = (
+        [str(BIN / "predict")]
+        if (BIN / "predict").exists()
+        else [sys.executable, "-m", "mnist_pipeline.serving.predict"]
+    )
     ours = [*predict, "--model", str(export / "model_float32.tflite"), str(png)]
     tensorflow = [
         sys.executable,

@@ -1,5 +1,1 @@
-"""The MNIST pipeline: one click command per DVC stage plus the small modules they share.
-
-Stage modules (`download`, `prepare`, `train`, `evaluate`, `export`) are thin: they
-read params, call pure functions from the shared modules and write artifacts.
-"""
+"""The commands `dvc.yaml` runs, one per stage; each reads params, calls `mnist_pipeline` and writes artifacts."""

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import click
 
-from stages import params as params_module
-from stages.artifacts import atomic_path, write_json
-from stages.datasets import CHECKSUMS_FILE, DATASETS, FILES, LABELS_FILE, SPLIT_FILES, Dataset
-from stages.downloads import NotFoundError, OfflineError, fetch
-from stages.errors import DownloadError, ParamsError, report_errors
-from stages.raw import RawFile, check_shapes, check_split, decode_file
+from mnist_pipeline import params as params_module
+from mnist_pipeline.artifacts import atomic_path, write_json
+from mnist_pipeline.data.datasets import CHECKSUMS_FILE, DATASETS, FILES, LABELS_FILE, SPLIT_FILES, Dataset
+from mnist_pipeline.data.download import NotFoundError, OfflineError, fetch
+from mnist_pipeline.data.raw import RawFile, check_shapes, check_split, decode_file
+from mnist_pipeline.errors import DownloadError, ParamsError, report_errors
 
 URL_SCHEMES = ("http://", "https://", "file://")
 MAX_LABELS_BYTES = 1024**2
@@ -83,10 +83,12 @@ def download(dataset: Dataset, source: str, out: Path, progress: bool = True) ->
             "dvc exp run --set-param data.source=/path/to/folder (or edit params.yaml)"
         ) from None
     names = class_names(dataset, source, [files[labels][1] for _, labels in SPLIT_FILES.values()])
-    check_shapes({
-        split: check_split(files[images][1], files[labels][1], len(names))
-        for split, (images, labels) in SPLIT_FILES.items()
-    })
+    check_shapes(
+        {
+            split: check_split(files[images][1], files[labels][1], len(names))
+            for split, (images, labels) in SPLIT_FILES.items()
+        }
+    )
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         for filename, (data, _) in files.items():

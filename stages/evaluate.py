@@ -3,7 +3,7 @@
 Writes metrics/eval.json (accuracy, loss, per-class precision/recall/F1) and the plot
 data under metrics/eval/: every test image's (actual, predicted) class for the
 confusion matrix, per-class accuracy, and misclassified.png: the test images the
-model got wrong with the most confidence (stages/gallery.py).
+model got wrong with the most confidence (mnist_pipeline/evaluation/gallery.py).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from pathlib import Path
 import click
 import numpy as np
 
-from stages import params as params_module
-from stages.artifacts import load_array, write_bytes, write_json, write_text
-from stages.classification import confusion_matrix, cross_entropy, per_class_scores, softmax
-from stages.datasets import read_class_names
-from stages.errors import report_errors
-from stages.gallery import gallery_png
-from stages.models import load_model, predict_logits
-from stages.tensorflow_runtime import exit_now
+from mnist_pipeline import params as params_module
+from mnist_pipeline.artifacts import load_array, write_bytes, write_json, write_text
+from mnist_pipeline.data.datasets import read_class_names
+from mnist_pipeline.errors import report_errors
+from mnist_pipeline.evaluation.gallery import gallery_png
+from mnist_pipeline.evaluation.metrics import confusion_matrix, cross_entropy, per_class_scores, softmax
+from mnist_pipeline.model.architectures import load_model, predict_logits
+from mnist_pipeline.model.quiet_tensorflow import exit_now
 
 
 def summarize(labels: np.ndarray, logits: np.ndarray, names: tuple[str, ...]) -> dict:

@@ -14,15 +14,15 @@ from pathlib import Path
 import click
 import numpy as np
 
-from stages import params as params_module
-from stages.artifacts import atomic_path, load_array, read_json, write_json, write_text
-from stages.datasets import LABELS_FILE, read_class_names
-from stages.errors import GateError, PipelineError, report_errors
-from stages.litert_runtime import TFLiteClassifier
-from stages.model_card import model_card
-from stages.models import load_model, predict_logits
-from stages.serving import convert_tflite, save_saved_model, saved_model_predict
-from stages.tensorflow_runtime import exit_now
+from mnist_pipeline import params as params_module
+from mnist_pipeline.artifacts import atomic_path, load_array, read_json, write_json, write_text
+from mnist_pipeline.data.datasets import LABELS_FILE, read_class_names
+from mnist_pipeline.errors import GateError, PipelineError, report_errors
+from mnist_pipeline.evaluation.model_card import model_card
+from mnist_pipeline.model.architectures import load_model, predict_logits
+from mnist_pipeline.model.quiet_tensorflow import exit_now
+from mnist_pipeline.serving.export import convert_tflite, save_saved_model, saved_model_predict
+from mnist_pipeline.serving.litert import TFLiteClassifier
 
 
 def check_gate(accuracy: float, min_accuracy: float) -> None:
@@ -44,7 +44,9 @@ def representative(x_train: np.ndarray, count: int) -> np.ndarray:
     return to_pixels(x_train[::step][:count])
 
 
-def score(probabilities: np.ndarray, labels: np.ndarray, reference: np.ndarray, keras_accuracy: float, size: int) -> dict:
+def score(
+    probabilities: np.ndarray, labels: np.ndarray, reference: np.ndarray, keras_accuracy: float, size: int
+) -> dict:
     predicted = probabilities.argmax(axis=-1)
     accuracy = float(np.mean(predicted == labels))
     return {
@@ -116,7 +118,11 @@ def main(
         for name, path in build_exports(model, folder, tmp, p).items():
             report[name] = score(run_export(path, pixels), y_test, reference, keras_accuracy, size_of(path))
             check_export(name, report[name], p.export)
-        report["gate"] = {"min_accuracy": p.evaluate.min_accuracy, "test_accuracy": evaluation["accuracy"], "passed": True}
+        report["gate"] = {
+            "min_accuracy": p.evaluate.min_accuracy,
+            "test_accuracy": evaluation["accuracy"],
+            "passed": True,
+        }
         (tmp / LABELS_FILE).write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
         write_text(tmp / "model_card.md", model_card(p, read_json(data_metrics), evaluation, report))
     write_json(metrics_path, report)

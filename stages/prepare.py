@@ -12,13 +12,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from stages import params as params_module
-from stages.artifacts import atomic_path, save_array, write_json
-from stages.datasets import DATASETS, LABELS_FILE, read_class_names
-from stages.errors import DataError, report_errors
-from stages.raw import Split, load_splits
-
-SPLITS = ("train", "val", "test")
+from mnist_pipeline import params as params_module
+from mnist_pipeline.artifacts import atomic_path, save_array, write_json
+from mnist_pipeline.data.datasets import DATASETS, LABELS_FILE, read_class_names
+from mnist_pipeline.data.raw import Split, load_splits
+from mnist_pipeline.errors import DataError, report_errors
 
 
 def stratified_split(labels: np.ndarray, val_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,13 +15,13 @@ from pathlib import Path
 import click
 from dvclive import Live
 
-from stages import params as params_module
-from stages.artifacts import atomic_path, load_array
-from stages.datasets import read_class_names
-from stages.errors import report_errors
-from stages.models import build_model, save_model
-from stages.tensorflow_runtime import exit_now
-from stages.training import EpochResult, Trainer, configure_runtime, fit, is_chief, make_strategy
+from mnist_pipeline import params as params_module
+from mnist_pipeline.artifacts import atomic_path, load_array
+from mnist_pipeline.data.datasets import read_class_names
+from mnist_pipeline.errors import report_errors
+from mnist_pipeline.model.architectures import build_model, save_model
+from mnist_pipeline.model.quiet_tensorflow import exit_now
+from mnist_pipeline.model.training import EpochResult, Trainer, configure_runtime, fit, is_chief, make_strategy
 
 
 def load_split(folder: Path, split: str) -> tuple:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.datasets import FILES, LABELS_FILE
-from stages.idx import write_idx_gz
+from mnist_pipeline.data.datasets import FILES, LABELS_FILE
+from mnist_pipeline.data.idx import write_idx_gz
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

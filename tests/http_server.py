@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -119,7 +119,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve() -> Iterator[ScriptedServer]:
+def serve() -> Generator[ScriptedServer, None, None]:
     """Run a `ScriptedServer` on 127.0.0.1 (a free port) in a background thread."""
     server = ScriptedServer()
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
@@ -134,7 +134,7 @@ def serve() -> Iterator[ScriptedServer]:
 
 
 @contextlib.contextmanager
-def closed_port_url(path: str = "/") -> Iterator[str]:
+def closed_port_url(path: str = "/") -> Generator[str, None, None]:
     """A URL on 127.0.0.1 whose port refuses connections.
 
     The port stays bound (but not listening) for the duration, so nothing else can take

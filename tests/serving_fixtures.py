@@ -46,7 +46,7 @@ class TinySetup:
     tflite: dict[str, bytes]  # flavour -> flatbuffer
 
     def keras_probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        from stages.tensorflow_runtime import keras
+        from mnist_pipeline.model.quiet_tensorflow import keras
 
         logits = self.model.predict(pixels.astype(np.float32) / 255.0, verbose=0)
         return keras.ops.convert_to_numpy(keras.activations.softmax(logits))
@@ -54,8 +54,8 @@ class TinySetup:
 
 @functools.cache
 def build_tiny_setup() -> TinySetup:
-    from stages import serving
-    from stages.tensorflow_runtime import keras
+    from mnist_pipeline.model.quiet_tensorflow import keras
+    from mnist_pipeline.serving import export as serving
 
     keras.utils.set_random_seed(0)
     x_train, y_train = synthetic_digits(800, seed=1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.artifacts import (
+from mnist_pipeline.artifacts import (
     PARTIAL_MARKER,
     ZIP_EPOCH,
     atomic_path,
@@ -27,7 +27,7 @@ from stages.artifacts import (
     write_json,
     write_text,
 )
-from stages.errors import DataError
+from mnist_pipeline.errors import DataError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -134,7 +134,7 @@ def test_a_writer_killed_midway_leaves_old_content_and_the_next_writer_cleans_up
     script = textwrap.dedent(
         f"""
         import os
-        from stages.artifacts import atomic_path
+        from mnist_pipeline.artifacts import atomic_path
         with atomic_path({str(final)!r}) as tmp:
             tmp.mkdir()
             (tmp / "x.npy").write_text("half")
@@ -320,7 +320,8 @@ def test_normalize_zip_rewrites_members(tmp_path: Path) -> None:
             for name, data in members.items():
                 archive.writestr(zipfile.ZipInfo(name, date_time=(2024 + index, 1, 1, 0, 0, 0)), data)
         normalize_zip(
-            tmp_path / f"{index}.zip", tmp_path / f"{index}.keras",
+            tmp_path / f"{index}.zip",
+            tmp_path / f"{index}.keras",
             rewrite={"metadata.json": undated, "not-there.json": undated},
         )
     assert (tmp_path / "0.keras").read_bytes() == (tmp_path / "1.keras").read_bytes()

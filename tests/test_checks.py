@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.artifacts import save_array
-from stages.checks import check_export, check_metrics, check_prepared, shared_fraction
-from stages.model_card import model_card
-from stages.params import load_params
+from mnist_pipeline.artifacts import save_array
+from mnist_pipeline.checks import check_export, check_metrics, check_prepared, shared_fraction
+from mnist_pipeline.evaluation.model_card import model_card
+from mnist_pipeline.params import load_params
 from tests.conftest import ROOT, synthetic_digits
 
 
@@ -19,7 +19,11 @@ def prepared(folder: Path, leak: bool = False) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     images, labels = synthetic_digits(500, seed=3)
     x, y = images.astype(np.float32) / 255.0, labels.astype(np.int32)
-    splits = {"train": (x[:300], y[:300]), "val": (x[:50] if leak else x[300:350], y[300:350]), "test": (x[350:], y[350:])}
+    splits = {
+        "train": (x[:300], y[:300]),
+        "val": (x[:50] if leak else x[300:350], y[300:350]),
+        "test": (x[350:], y[350:]),
+    }
     for split, (images_, labels_) in splits.items():
         save_array(folder / f"x_{split}.npy", images_)
         save_array(folder / f"y_{split}.npy", labels_)
@@ -53,10 +57,14 @@ def test_shared_fraction_counts_exact_duplicates() -> None:
 def metrics_dir(folder: Path, accuracy: float, classes: int = 10) -> Path:
     (folder / "train").mkdir(parents=True)
     (folder / "train" / "metrics.json").write_text(
-        json.dumps({"train": {"loss": 0.3, "accuracy": accuracy}, "val": {"loss": 0.3, "accuracy": accuracy}, "step": 2})
+        json.dumps(
+            {"train": {"loss": 0.3, "accuracy": accuracy}, "val": {"loss": 0.3, "accuracy": accuracy}, "step": 2}
+        )
     )
     per_class = {f"c{i}": {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 10} for i in range(classes)}
-    (folder / "eval.json").write_text(json.dumps({"accuracy": accuracy, "loss": 0.3, "macro_f1": 0.9, "per_class": per_class}))
+    (folder / "eval.json").write_text(
+        json.dumps({"accuracy": accuracy, "loss": 0.3, "macro_f1": 0.9, "per_class": per_class})
+    )
     return folder
 
 
@@ -89,7 +97,9 @@ def test_model_card_states_data_params_metrics_and_gate() -> None:
     params = load_params(ROOT / "params.yaml")
     data = {"dataset": "mnist", "num_classes": 2, "image_shape": [28, 28], "counts": {"train": 9, "val": 1, "test": 5}}
     evaluation = {
-        "accuracy": passed_accuracy, "loss": 0.1, "macro_f1": 0.97,
+        "accuracy": passed_accuracy,
+        "loss": 0.1,
+        "macro_f1": 0.97,
         "per_class": {"0": {"precision": 1.0, "recall": 0.95, "f1": 0.97, "support": 3}},
     }
     exports = {
@@ -98,6 +108,12 @@ def test_model_card_states_data_params_metrics_and_gate() -> None:
     }
     card = model_card(params, data, evaluation, exports)
     assert card.startswith("# Model card: mlp on mnist")
-    for expected in ("train 9, val 1, test 5", "| train.epochs | 10 |", "Accuracy **0.9731**", "| 0 | 1.0000 | 0.9500 |",
-                     "0.9731 ≥ evaluate.min_accuracy 0.9000", "| tflite_int8 | 1234 | 0.9700 | 0.9950 | +0.0031 |"):
+    for expected in (
+        "train 9, val 1, test 5",
+        "| train.epochs | 10 |",
+        "Accuracy **0.9731**",
+        "| 0 | 1.0000 | 0.9500 |",
+        "0.9731 ≥ evaluate.min_accuracy 0.9000",
+        "| tflite_int8 | 1234 | 0.9700 | 0.9950 | +0.0031 |",
+    ):
         assert expected in card, expected

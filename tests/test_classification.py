@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages.classification import confusion_matrix, cross_entropy, per_class_scores, softmax
+from mnist_pipeline.evaluation.metrics import confusion_matrix, cross_entropy, per_class_scores, softmax
 
 # ---------------------------------------------------------------------------- confusion matrix
 
@@ -46,10 +46,14 @@ def test_confusion_matrix_of_nothing() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(1, 12).flatmap(lambda k: st.tuples(
-    st.just(k),
-    st.lists(st.tuples(st.integers(0, k - 1), st.integers(0, k - 1)), max_size=200),
-)))
+@given(
+    st.integers(1, 12).flatmap(
+        lambda k: st.tuples(
+            st.just(k),
+            st.lists(st.tuples(st.integers(0, k - 1), st.integers(0, k - 1)), max_size=200),
+        )
+    )
+)
 def test_confusion_matrix_counts_every_pair(case: tuple[int, list[tuple[int, int]]]) -> None:
     num_classes, pairs = case
     labels = np.array([a for a, _ in pairs], dtype=np.int32)

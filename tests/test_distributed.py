@@ -37,7 +37,7 @@ import hashlib, os, runpy, sys
 
 import numpy as np
 
-import stages.training as training
+import mnist_pipeline.model.training as training
 
 real_fit = training.fit
 
@@ -117,7 +117,11 @@ def start_cluster(tmp_path: Path, params: Path, data: Path) -> list[tuple[subpro
     hosts = [f"127.0.0.1:{port}" for port in free_ports(WORKERS)]
     workers = []
     for index in range(WORKERS):
-        out, digest, log = tmp_path / f"worker{index}", tmp_path / f"worker{index}.sha256", tmp_path / f"worker{index}.log"
+        out, digest, log = (
+            tmp_path / f"worker{index}",
+            tmp_path / f"worker{index}.sha256",
+            tmp_path / f"worker{index}.log",
+        )
         out.mkdir()
         env = {
             **os.environ,
@@ -148,7 +152,9 @@ def wait_for_cluster(workers: list[tuple[subprocess.Popen, Path, Path, Path]], t
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    logs = "\n".join(f"--- worker {i} (exit {p.returncode}) ---\n{log.read_text()}" for i, (p, _, _, log) in enumerate(workers))
+    logs = "\n".join(
+        f"--- worker {i} (exit {p.returncode}) ---\n{log.read_text()}" for i, (p, _, _, log) in enumerate(workers)
+    )
     if timed_out:
         pytest.fail(f"the cluster did not finish within {timeout:.0f} s\n{logs}")
     assert all(process.returncode == 0 for process, *_ in workers), logs
@@ -167,7 +173,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path: 
     assert "not the chief worker, so writing nothing" in other_log.read_text(), other_log.read_text()
     assert sorted(os.listdir(other_out)) == [], "worker 1 must write nothing at its output paths"
     assert sorted(os.listdir(chief_out)) == ["live", "model.keras"]
-    from stages.models import load_model
+    from mnist_pipeline.model.architectures import load_model
 
     model = load_model(chief_out / "model.keras")
     assert model.output_shape == (None, 10)
@@ -181,7 +187,9 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path: 
     assert chief_weights == other_weights
     assert weights_digest(model.get_weights()) == chief_weights
     # Both logged the same epochs: metrics are reduced over the whole cluster, not per worker.
-    epochs = [[line for line in log.read_text().splitlines() if line.startswith("epoch ")] for log in (chief_log, other_log)]
+    epochs = [
+        [line for line in log.read_text().splitlines() if line.startswith("epoch ")] for log in (chief_log, other_log)
+    ]
     assert len(epochs[0]) == train["epochs"] and epochs[0] == epochs[1]
 
     # The same params in one process (no TF_CONFIG, default strategy).
@@ -209,7 +217,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path: 
 
 @pytest.mark.slow
 def test_mirrored_on_one_device_trains_exactly_like_the_default_strategy(tmp_path: Path, prepared: Path) -> None:
-    from stages.models import load_model
+    from mnist_pipeline.model.architectures import load_model
 
     results = {}
     for strategy in ("default", "mirrored"):
@@ -245,7 +253,7 @@ CLUSTER = {"worker": ["host0:2222", "host1:2222"]}
     ids=["unset", "empty", "no-task", "worker0", "worker1", "chief", "worker0-with-chief", "worker1-with-chief"],
 )
 def test_is_chief(monkeypatch: pytest.MonkeyPatch, tf_config: dict | str | None, chief: bool) -> None:
-    from stages.training import is_chief
+    from mnist_pipeline.model.training import is_chief
 
     if tf_config is None:
         monkeypatch.delenv("TF_CONFIG", raising=False)

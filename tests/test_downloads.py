@@ -1,4 +1,4 @@
-"""Tests for `stages.downloads.fetch` against a scripted local server (127.0.0.1 only)."""
+"""Tests for `mnist_pipeline.data.download.fetch` against a scripted local server (127.0.0.1 only)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stages.downloads import USER_AGENT, OfflineError, fetch
-from stages.errors import DataError, DownloadError
+from mnist_pipeline.data.download import USER_AGENT, OfflineError, fetch
+from mnist_pipeline.errors import DataError, DownloadError
 from tests.http_server import ScriptedServer, closed_port_url, no_proxy, serve, server, sleeps  # noqa: F401 - fixtures
 
 BODY = bytes(range(256)) * 4  # 1 KiB
@@ -30,9 +30,7 @@ def get(
     **options: Any,
 ) -> bytes:
     """`fetch` with test-friendly defaults: short timeout, no progress bar."""
-    return fetch(
-        urls, name=name, max_bytes=max_bytes, timeout=timeout, progress=progress, **options
-    )
+    return fetch(urls, name=name, max_bytes=max_bytes, timeout=timeout, progress=progress, **options)
 
 
 def checksum(expected: bytes) -> Callable[[bytes], None]:
@@ -62,9 +60,7 @@ def test_success_returns_body_and_shows_progress(
     assert sleeps == []
 
 
-def test_progress_bar_can_be_turned_off(
-    server: ScriptedServer, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_progress_bar_can_be_turned_off(server: ScriptedServer, capsys: pytest.CaptureFixture[str]) -> None:
     url = server.route("/a.gz", body=BODY)
 
     assert get([url], progress=False) == BODY
@@ -104,9 +100,7 @@ def test_transient_http_error_is_retried_on_the_same_mirror(
     assert sleeps == [1.0, 2.0]  # exponential backoff between the three tries
 
 
-def test_retries_stop_after_attempts_and_the_next_mirror_is_used(
-    server: ScriptedServer, sleeps: list[float]
-) -> None:
+def test_retries_stop_after_attempts_and_the_next_mirror_is_used(server: ScriptedServer, sleeps: list[float]) -> None:
     failing = server.route("/failing.gz", body=BODY, fail=99, fail_status=500)
     good = server.route("/good.gz", body=BODY)
 
@@ -227,9 +221,7 @@ def test_a_server_answering_means_not_offline(server: ScriptedServer) -> None:
     assert not isinstance(raised.value, OfflineError)
 
 
-def test_declared_oversized_body_is_refused_without_retry(
-    server: ScriptedServer, sleeps: list[float]
-) -> None:
+def test_declared_oversized_body_is_refused_without_retry(server: ScriptedServer, sleeps: list[float]) -> None:
     huge = server.route("/huge.gz", body=bytes(2000))
     good = server.route("/good.gz", body=BODY)
 
@@ -259,9 +251,7 @@ _paths = itertools.count()
 
 
 # The function-scoped fixtures are only the autouse proxy/sleep patches, safe to share.
-@settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.binary(max_size=3000), limit=st.integers(0, 3000), send_length=st.booleans())
 def test_a_body_is_returned_exactly_if_and_only_if_within_the_limit(
     shared_server: ScriptedServer, body: bytes, limit: int, send_length: bool

@@ -12,19 +12,24 @@ from tests.conftest import ROOT
 
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = PIPELINE["stages"]
+PACKAGES = {"stages", "mnist_pipeline"}
 
 
 def imported_modules(path: Path) -> set[str]:
-    """`stages.*` modules a file imports (at any depth in the file, lazy imports included)."""
+    """Project modules (`stages.*`, `mnist_pipeline.*`) a file imports, at any depth, lazy imports included."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "stages":
-            found |= {f"stages.{alias.name}" for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("stages."):
-            found.add(node.module)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PACKAGES:
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if module_path(submodule).exists() else node.module)
         elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith("stages.")}
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] in PACKAGES}
     return found
+
+
+def module_path(module: str) -> Path:
+    return ROOT / f"{module.replace('.', '/')}.py"
 
 
 def closure(module: str) -> set[str]:
@@ -44,8 +49,9 @@ def closure(module: str) -> set[str]:
 def test_code_deps_are_exactly_the_imported_modules(stage: str) -> None:
     definition = STAGES[stage]
     module = definition["cmd"].removeprefix("python -m ")
-    declared = {dep for dep in definition["deps"] if dep.startswith("stages/")}
-    assert len(declared) == len([d for d in definition["deps"] if d.startswith("stages/")]), "a dep is listed twice"
+    code = [dep for dep in definition["deps"] if dep.endswith(".py")]
+    declared = set(code)
+    assert len(declared) == len(code), "a dep is listed twice"
     assert declared == closure(module)
 
 

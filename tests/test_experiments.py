@@ -66,7 +66,9 @@ def test_queued_experiments_run_in_parallel_and_a_workspace_experiment_reruns_on
 
     names = []
     for units in SWEEP:
-        queued = run(["dvc", "exp", "run", "--queue", "-S", f"train.hidden_units={units}", "-S", "train.epochs=1"], project)
+        queued = run(
+            ["dvc", "exp", "run", "--queue", "-S", f"train.hidden_units={units}", "-S", "train.epochs=1"], project
+        )
         match = re.search(r"Queued experiment '([^']+)'", queued.stdout + queued.stderr)
         assert match, queued.stdout + queued.stderr
         names.append(match.group(1))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.artifacts import PARTIAL_MARKER
+from mnist_pipeline.artifacts import PARTIAL_MARKER
 from tests.conftest import run, set_params
 
 EXPORT_OUTPUTS = ("models/export", "metrics/export.json")

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stages.errors import DataError
-from stages.idx import DTYPES, IdxError, gunzip, read_idx, write_idx, write_idx_gz
+from mnist_pipeline.data.idx import DTYPES, IdxError, gunzip, read_idx, write_idx, write_idx_gz
+from mnist_pipeline.errors import DataError
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -70,7 +70,7 @@ def test_little_endian_input_is_written_big_endian() -> None:
 
 def test_mnist_labels_layout_is_the_published_one() -> None:
     data = write_idx(np.array([5, 0, 4], dtype=np.uint8))
-    assert data == bytes.fromhex("00000801" "00000003" "050004")
+    assert data == bytes.fromhex("0000080100000003050004")
 
 
 def test_write_idx_refuses_unsupported_dtypes() -> None:
@@ -265,11 +265,11 @@ def test_read_idx_on_mutated_valid_files_only_raises_idx_error(code: int, dims: 
         if kind == "flip" and mutated:
             mutated[data.draw(st.integers(0, len(mutated) - 1))] = data.draw(st.integers(0, 255))
         elif kind == "truncate":
-            del mutated[data.draw(st.integers(0, len(mutated))):]
+            del mutated[data.draw(st.integers(0, len(mutated))) :]
         elif kind == "append":
             mutated += data.draw(st.binary(max_size=16))
         elif kind == "insert":
-            mutated[data.draw(st.integers(0, len(mutated))):0] = data.draw(st.binary(min_size=1, max_size=8))
+            mutated[data.draw(st.integers(0, len(mutated))) : 0] = data.draw(st.binary(min_size=1, max_size=8))
     _only_idx_errors(read_idx, bytes(mutated), name="fuzz")
 
 

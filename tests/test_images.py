@@ -15,14 +15,17 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 
-from stages import images
-from stages.errors import DataError
-from stages.idx import write_idx, write_idx_gz
-from stages.images import InputError, load_inputs
+from mnist_pipeline.data.idx import write_idx, write_idx_gz
+from mnist_pipeline.errors import DataError
+from mnist_pipeline.serving import images
+from mnist_pipeline.serving.images import InputError, load_inputs
 
 
 def drawing(
-    size: tuple[int, int] = (120, 80), box: tuple[int, int, int, int] = (30, 20, 50, 100), ink: int = 0, paper: int = 255
+    size: tuple[int, int] = (120, 80),
+    box: tuple[int, int, int, int] = (30, 20, 50, 100),
+    ink: int = 0,
+    paper: int = 255,
 ) -> np.ndarray:
     """A grey [H, W] "scan": a filled rectangle (x0, y0, x1, y1) of `ink` on `paper`."""
     image = Image.new("L", size, paper)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stages.errors import ParamsError, PipelineError
-from stages.params import DATASETS, MODELS, STRATEGIES, TFLITE_FLAVOURS, Params, load_params, parse_params
+from mnist_pipeline.errors import ParamsError, PipelineError
+from mnist_pipeline.params import DATASETS, MODELS, STRATEGIES, TFLITE_FLAVOURS, Params, load_params, parse_params
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_PARAMS = ROOT / "params.yaml"
@@ -102,7 +102,11 @@ def test_params_are_frozen() -> None:
 BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
     # unknown keys and groups, with a did-you-mean
     ("unknown-key", {"train.epoch": 5}, ["unknown key train.epoch", "did you mean train.epochs?", "hidden_units"]),
-    ("renamed-key", {"train.epochs": DELETE, "train.epoch": 5}, ["unknown key train.epoch", "did you mean train.epochs?"]),
+    (
+        "renamed-key",
+        {"train.epochs": DELETE, "train.epoch": 5},
+        ["unknown key train.epoch", "did you mean train.epochs?"],
+    ),
     ("unknown-key-no-match", {"data.zzz": 1}, ["unknown key data.zzz", "allowed keys in data", "val_size"]),
     ("typo-group", {"trian": {"epochs": 3}}, ["unknown key trian", "did you mean train?"]),
     # wrong types
@@ -140,20 +144,32 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("zero-samples", {"export.representative_samples": 0}, ["export.representative_samples = 0", "[1, 100000]"]),
     ("negative-drop", {"export.max_int8_drop": -0.01}, ["export.max_int8_drop = -0.01", "[0.0, 1.0]"]),
     # unknown choices, with a did-you-mean
-    ("dataset-dash", {"data.dataset": "fashion-mnist"},
-     ["data.dataset = 'fashion-mnist'", "did you mean fashion_mnist?", "mnist, fashion_mnist, custom"]),
+    (
+        "dataset-dash",
+        {"data.dataset": "fashion-mnist"},
+        ["data.dataset = 'fashion-mnist'", "did you mean fashion_mnist?", "mnist, fashion_mnist, custom"],
+    ),
     ("dataset-unknown", {"data.dataset": "imagenet"}, ["data.dataset = 'imagenet'", "mnist, fashion_mnist, custom"]),
     ("dataset-empty", {"data.dataset": ""}, ["data.dataset = ''", "mnist, fashion_mnist, custom"]),
     ("model-typo", {"train.model": "cnnn"}, ["train.model = 'cnnn'", "did you mean cnn?", "mlp, cnn"]),
     ("model-case", {"train.model": "MLP"}, ["train.model = 'MLP'", "mlp, cnn"]),
-    ("strategy-typo", {"train.strategy": "mirror"},
-     ["train.strategy = 'mirror'", "did you mean mirrored?", "auto, default, mirrored, multi_worker"]),
+    (
+        "strategy-typo",
+        {"train.strategy": "mirror"},
+        ["train.strategy = 'mirror'", "did you mean mirrored?", "auto, default, mirrored, multi_worker"],
+    ),
     # export.tflite
-    ("tflite-unknown", {"export.tflite": ["float32", "int4"]},
-     ["export.tflite = 'int4'", "did you mean int8?", "float32, dynamic, int8"]),
+    (
+        "tflite-unknown",
+        {"export.tflite": ["float32", "int4"]},
+        ["export.tflite = 'int4'", "did you mean int8?", "float32, dynamic, int8"],
+    ),
     ("tflite-empty", {"export.tflite": []}, ["export.tflite = []", "non-empty list", "float32, dynamic, int8"]),
-    ("tflite-duplicate", {"export.tflite": ["int8", "float32", "int8"]},
-     ["export.tflite = ['int8', 'float32', 'int8']", "twice"]),
+    (
+        "tflite-duplicate",
+        {"export.tflite": ["int8", "float32", "int8"]},
+        ["export.tflite = ['int8', 'float32', 'int8']", "twice"],
+    ),
     ("tflite-not-a-list", {"export.tflite": "int8"}, ["export.tflite = 'int8'", "non-empty list"]),
     ("tflite-number", {"export.tflite": [8]}, ["export.tflite = 8", "a string"]),
     # structure
@@ -175,7 +191,9 @@ def test_bad_value_is_one_line_naming_key_value_and_allowed(
 
 
 @pytest.mark.parametrize(("changes", "fragments"), [case[1:] for case in BAD_VALUES], ids=[c[0] for c in BAD_VALUES])
-def test_parse_params_gives_the_same_errors(real: dict[str, Any], changes: dict[str, Any], fragments: list[str]) -> None:
+def test_parse_params_gives_the_same_errors(
+    real: dict[str, Any], changes: dict[str, Any], fragments: list[str]
+) -> None:
     with pytest.raises(ParamsError) as caught:
         parse_params(patched(real, changes), "my-params.yaml")
     message = str(caught.value)
@@ -210,7 +228,9 @@ def test_yaml_syntax_errors(tmp_path: Path, text: str, line: int) -> None:
     assert "YAML syntax error" in message and f"line {line}" in message
 
 
-@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n", "---\n"], ids=["empty", "blank", "comment", "doc-start"])
+@pytest.mark.parametrize(
+    "text", ["", "\n\n", "# only a comment\n", "---\n"], ids=["empty", "blank", "comment", "doc-start"]
+)
 def test_empty_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "params.yaml"
     path.write_text(text, encoding="utf-8")
@@ -270,9 +290,24 @@ def run_prepare(tmp_path: Path, params: Path) -> tuple[subprocess.CompletedProce
     out, metrics = tmp_path / "out" / "prepared", tmp_path / "out" / "data.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
-        [sys.executable, "-m", "stages.prepare", "--params", str(params), "--raw", str(tmp_path / "raw"),
-         "--out", str(out), "--metrics", str(metrics)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "stages.prepare",
+            "--params",
+            str(params),
+            "--raw",
+            str(tmp_path / "raw"),
+            "--out",
+            str(out),
+            "--metrics",
+            str(metrics),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return result, out, metrics
 

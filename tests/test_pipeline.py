@@ -41,7 +41,11 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory, dataset_dir: Path) -> P
     """One full `dvc repro`, shared (read-only) by the tests below; they copy it to change it."""
     project = copy_project(
         tmp_path_factory.mktemp("pipeline") / "project",
-        {"data": {"dataset": "custom", "source": str(dataset_dir)}, "train": {"epochs": 2}, "export": {"representative_samples": 50}},
+        {
+            "data": {"dataset": "custom", "source": str(dataset_dir)},
+            "train": {"epochs": 2},
+            "export": {"representative_samples": 50},
+        },
     )
     result = run(["dvc", "repro"], project)
     assert stages_run(result.stdout) == list(STAGES)
@@ -67,9 +71,15 @@ def test_repro_writes_every_artifact_and_learns(reproduced: Path) -> None:
     assert exports["saved_model"]["agreement"] >= 0.999
     assert exports["tflite_float32"]["agreement"] >= 0.999
     assert exports["tflite_int8"]["accuracy_drop"] <= 0.005
-    for name in ("saved_model/saved_model.pb", "model_float32.tflite", "model_int8.tflite", "labels.txt", "model_card.md"):
+    for name in (
+        "saved_model/saved_model.pb",
+        "model_float32.tflite",
+        "model_int8.tflite",
+        "labels.txt",
+        "model_card.md",
+    ):
         assert (reproduced / "models/export" / name).is_file(), name
-    checks = run(["python", "-m", "stages.checks"], reproduced)
+    checks = run(["python", "-m", "mnist_pipeline.checks"], reproduced)
     assert checks.stdout.count("ok  ") == 4, checks.stdout
 
 
@@ -139,7 +149,12 @@ def test_killed_training_commits_nothing_and_recovers(workspace: Path) -> None:
     lock_before = (workspace / "dvc.lock").read_bytes()
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     process = subprocess.Popen(
-        ["dvc", "repro"], cwd=workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ["dvc", "repro"],
+        cwd=workspace,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     seen = ""

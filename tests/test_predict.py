@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 from PIL import Image
 
-from stages.litert_runtime import dequantise, quantise
-from stages.predict import main
+from mnist_pipeline.serving.litert import dequantise, quantise
+from mnist_pipeline.serving.predict import main
 from tests.serving_fixtures import LABELS, NUM_CLASSES, ExportDir, export_dir, tiny_setup  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,7 +180,7 @@ def test_quantised_tensors_are_handled_from_their_scale_and_zero_point() -> None
 def test_predict_never_imports_tensorflow(export_dir: ExportDir, pngs: list[Path]) -> None:
     code = f"""
         import sys
-        from stages.predict import main
+        from mnist_pipeline.serving.predict import main
         try:
             main(["--model", {str(export_dir.model())!r}, {str(pngs[0])!r}])
         except SystemExit as exit:

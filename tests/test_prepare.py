@@ -17,10 +17,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages.datasets import FILES, LABELS_FILE
-from stages.errors import DataError
-from stages.prepare import SPLITS, make_splits, scale, stratified_split, summarize
-from stages.raw import Split
+from mnist_pipeline.data.datasets import FILES, LABELS_FILE, SPLITS
+from mnist_pipeline.data.raw import Split
+from mnist_pipeline.errors import DataError
+from stages.prepare import make_splits, scale, stratified_split, summarize
 from tests.conftest import synthetic_digits, write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +144,14 @@ def test_summarize(raw: dict[str, Split]) -> None:
     hashes = {name: f"{i:064x}" for i, name in enumerate(FILES)}
     summary = summarize(splits, tuple(NAMES), "custom", hashes)
     assert list(summary) == [
-        "dataset", "num_classes", "image_shape", "counts", "class_histogram", "pixel_mean", "pixel_std", "sha256",
+        "dataset",
+        "num_classes",
+        "image_shape",
+        "counts",
+        "class_histogram",
+        "pixel_mean",
+        "pixel_std",
+        "sha256",
     ]
     assert summary["dataset"] == "custom"
     assert summary["num_classes"] == 10
@@ -186,12 +193,29 @@ def write_params(path: Path, **data: object) -> Path:
     return path
 
 
-def prepare(tmp_path: Path, raw: Path, out: Path, metrics: Path, params: Path | None = None) -> subprocess.CompletedProcess:
+def prepare(
+    tmp_path: Path, raw: Path, out: Path, metrics: Path, params: Path | None = None
+) -> subprocess.CompletedProcess:
     params = params or write_params(tmp_path / "params.yaml")
     return subprocess.run(
-        [sys.executable, "-m", "stages.prepare", "--params", str(params), "--raw", str(raw),
-         "--out", str(out), "--metrics", str(metrics)],
-        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "stages.prepare",
+            "--params",
+            str(params),
+            "--raw",
+            str(raw),
+            "--out",
+            str(out),
+            "--metrics",
+            str(metrics),
+        ],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -299,8 +323,16 @@ NO_TENSORFLOW = textwrap.dedent(
 def test_stage_never_imports_tensorflow(tmp_path: Path, raw_dir: Path, module: str) -> None:
     params = write_params(tmp_path / "params.yaml", source=str(raw_dir))
     if module == "stages.prepare":
-        args = ["--params", str(params), "--raw", str(raw_dir), "--out", str(tmp_path / "out"),
-                "--metrics", str(tmp_path / "data.json")]
+        args = [
+            "--params",
+            str(params),
+            "--raw",
+            str(raw_dir),
+            "--out",
+            str(tmp_path / "out"),
+            "--metrics",
+            str(tmp_path / "data.json"),
+        ]
     else:
         args = ["--params", str(params), "--out", str(tmp_path / "out"), "--no-progress"]
     script = NO_TENSORFLOW.format(module=module, args=args)

@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 import yaml
 
-from stages.datasets import CHECKSUMS_FILE, CUSTOM, FASHION_MNIST, FILES, LABELS_FILE, MNIST, Dataset
+from mnist_pipeline.data.datasets import CHECKSUMS_FILE, CUSTOM, FASHION_MNIST, FILES, LABELS_FILE, MNIST, Dataset
+from mnist_pipeline.data.download import OfflineError
+from mnist_pipeline.data.idx import gunzip, write_idx, write_idx_gz
+from mnist_pipeline.data.raw import decode_file, load_splits
+from mnist_pipeline.errors import DataError, DownloadError, ParamsError
 from stages.download import check_source, class_names, download, source_urls
-from stages.downloads import OfflineError
-from stages.errors import DataError, DownloadError, ParamsError
-from stages.idx import gunzip, write_idx, write_idx_gz
-from stages.raw import decode_file, load_splits
 from tests.conftest import synthetic_digits, write_dataset
 from tests.http_server import ScriptedServer, closed_port_url, no_proxy, serve, server, sleeps  # noqa: F401 - fixtures
 
@@ -311,7 +311,10 @@ BAD_RAW: dict[str, tuple[Callable[[Path], None], Dataset, str, str]] = {
     "html-error-page": (html_error_page, CUSTOM, TRAIN_LABELS, "not a valid gzip file"),
     "empty-file": (empty_file, CUSTOM, TRAIN_IMAGES, "too short to be an IDX file"),
     "wrong-checksum-fashion": (
-        unchanged, FASHION_MNIST, TRAIN_IMAGES, f"expected {FASHION_MNIST.sha256[TRAIN_IMAGES]}",
+        unchanged,
+        FASHION_MNIST,
+        TRAIN_IMAGES,
+        f"expected {FASHION_MNIST.sha256[TRAIN_IMAGES]}",
     ),
     "wrong-checksum-mnist": (unchanged, MNIST, TRAIN_IMAGES, f"expected {MNIST.sha256[TRAIN_IMAGES]}"),
     "wrong-magic": (wrong_magic, CUSTOM, TEST_LABELS, "bad IDX magic number"),
@@ -344,7 +347,9 @@ def test_bad_raw_data_is_refused_and_nothing_is_written(
 
 
 @pytest.mark.parametrize("case", ["truncated-gzip", "counts-disagree", "label-outside-classes"])
-def test_a_failed_download_leaves_the_previous_one_untouched(source: Path, tmp_path: Path, out: Path, case: str) -> None:
+def test_a_failed_download_leaves_the_previous_one_untouched(
+    source: Path, tmp_path: Path, out: Path, case: str
+) -> None:
     download(CUSTOM, str(source), out, progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     mutate = BAD_RAW[case][0]
@@ -416,7 +421,10 @@ def test_train_and_test_image_shapes_must_agree(source: Path, out: Path) -> None
 
 def test_prepare_side_refuses_mismatched_image_shapes(source: Path) -> None:
     put(source, TEST_IMAGES, gz(np.zeros((40, 32, 32), dtype=np.uint8)))
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz holds \(28, 28\) images but t10k-images-idx3-ubyte.gz holds \(32, 32\)"):
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte.gz holds \(28, 28\) images but t10k-images-idx3-ubyte.gz holds \(32, 32\)",
+    ):
         load_splits(source, CUSTOM, tuple(NAMES))
 
 
@@ -494,7 +502,11 @@ def run_download(tmp_path: Path, source: Path, out: Path) -> subprocess.Complete
     params.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return subprocess.run(
         [sys.executable, "-m", "stages.download", "--params", str(params), "--out", str(out), "--no-progress"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

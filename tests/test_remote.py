@@ -32,7 +32,9 @@ def stages_run(output: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_push_then_pull_or_repro_pull_in_fresh_clones_restores_without_recomputing(project: Path, tmp_path: Path) -> None:
+def test_push_then_pull_or_repro_pull_in_fresh_clones_restores_without_recomputing(
+    project: Path, tmp_path: Path
+) -> None:
     set_params(project, {"export": {"tflite": ["float32"]}})
     run(["dvc", "repro"], project)
     store = tmp_path / "store"

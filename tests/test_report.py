@@ -34,7 +34,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageStat
 
-from stages.gallery import EMPTY_MESSAGE, gallery_png, most_confident_mistakes, png_bytes, render_gallery
+from mnist_pipeline.evaluation.gallery import (
+    EMPTY_MESSAGE,
+    gallery_png,
+    most_confident_mistakes,
+    png_bytes,
+    render_gallery,
+)
 from tests.conftest import FAST_EXPORT, ROOT, copy_project, run, synthetic_digits
 
 ARTIFACTS = ROOT / "test-artifacts"

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages import serving
-from stages.predict import TFLiteClassifier
+from mnist_pipeline.serving import export as serving
+from mnist_pipeline.serving.predict import TFLiteClassifier
 from tests.serving_fixtures import NUM_CLASSES, TinySetup, export_dir, tiny_setup  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,8 +74,8 @@ def test_saved_model_bytes_are_the_same_every_run(tiny_setup: TinySetup, tmp_pat
     for run in ("first", "second"):
         run_python(
             f"""
-            from stages.serving import save_saved_model
-            from stages.tensorflow_runtime import keras
+            from mnist_pipeline.serving.export import save_saved_model
+            from mnist_pipeline.model.quiet_tensorflow import keras
             save_saved_model(keras.saving.load_model({str(tmp_path / "model.keras")!r}), {str(tmp_path / run)!r})
             """
         )
@@ -158,7 +158,7 @@ def test_convert_tflite_rejects_bad_arguments(tiny_setup: TinySetup) -> None:
 
 def test_models_with_dropout_and_batch_norm_convert_in_every_flavour() -> None:
     """Their extra variables (RNG state, moving statistics) must be frozen, not left as READ_VARIABLE ops."""
-    from stages.tensorflow_runtime import keras
+    from mnist_pipeline.model.quiet_tensorflow import keras
 
     keras.utils.set_random_seed(3)
     model = keras.Sequential(

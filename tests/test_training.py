@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages.models import build_model, predict_logits
-from stages.params import TrainParams
-from stages.tensorflow_runtime import keras, tf
-from stages.training import EpochResult, Trainer, configure_runtime, fit
+from mnist_pipeline.model.architectures import build_model, predict_logits
+from mnist_pipeline.model.quiet_tensorflow import keras, tf
+from mnist_pipeline.model.training import EpochResult, Trainer, configure_runtime, fit
+from mnist_pipeline.params import TrainParams
 from tests.conftest import synthetic_digits
 
 pytestmark = pytest.mark.slow
@@ -16,8 +16,16 @@ pytestmark = pytest.mark.slow
 
 def params(**overrides: object) -> TrainParams:
     values = dict(
-        model="mlp", hidden_units=32, dropout=0.0, batch_size=32, epochs=1, learning_rate=1e-3, seed=7,
-        strategy="default", threads=0, deterministic=True,
+        model="mlp",
+        hidden_units=32,
+        dropout=0.0,
+        batch_size=32,
+        epochs=1,
+        learning_rate=1e-3,
+        seed=7,
+        strategy="default",
+        threads=0,
+        deterministic=True,
     )
     return TrainParams(**{**values, **overrides})
 
@@ -68,8 +76,15 @@ def test_fit_learns_reports_each_epoch_and_is_reproducible() -> None:
         keras.utils.set_random_seed(p.seed)
         model = build_model(p, (28, 28), 10)
         seen: list[EpochResult] = []
-        history = fit(Trainer(model, tf.distribute.get_strategy(), p.learning_rate, p.batch_size), train, val,
-                      p.epochs, p.seed, seen.append, progress=False)
+        history = fit(
+            Trainer(model, tf.distribute.get_strategy(), p.learning_rate, p.batch_size),
+            train,
+            val,
+            p.epochs,
+            p.seed,
+            seen.append,
+            progress=False,
+        )
         runs.append((history, [w.copy() for w in model.get_weights()], model))
         assert [r.epoch for r in seen] == [1, 2, 3] and seen == history
     (first, weights_a, model), (second, weights_b, _) = runs

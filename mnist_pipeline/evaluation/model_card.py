@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from stages.params import Params
+from mnist_pipeline.params import Params
 
 
 def _table(header: list[str], rows: list[list]) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.datasets import LABELS_FILE, SPLIT_FILES, Dataset
-from stages.errors import DataError
-from stages.idx import IdxError, gunzip, read_idx
+from mnist_pipeline.data.datasets import LABELS_FILE, SPLIT_FILES, Dataset
+from mnist_pipeline.data.idx import IdxError, gunzip, read_idx
+from mnist_pipeline.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,9 @@ def check_split(images: RawFile, labels: RawFile, num_classes: int) -> Split:
     return Split(images.array, labels.array)
 
 
-def load_splits(folder: Path, dataset: Dataset, class_names: tuple[str, ...]) -> tuple[dict[str, Split], dict[str, str]]:
+def load_splits(
+    folder: Path, dataset: Dataset, class_names: tuple[str, ...]
+) -> tuple[dict[str, Split], dict[str, str]]:
     """Decode the train and test splits from `folder`; also return each file's content hash."""
     splits, hashes = {}, {}
     for split, (images_name, labels_name) in SPLIT_FILES.items():

@@ -15,13 +15,13 @@ import json
 import os
 import shutil
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stages.errors import DataError
+from mnist_pipeline.errors import DataError
 
 PARTIAL_MARKER = ".partial-"
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -46,7 +46,7 @@ def sweep_partials(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path) -> Generator[Path, None, None]:
     """Yield a temporary path to write a file or directory to; rename it to `path` on success.
 
     On an exception the temporary path is removed and `path` is left as it was.

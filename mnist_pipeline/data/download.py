@@ -11,7 +11,7 @@ Downloads fail in two very different ways, and each deserves its own treatment:
   sleeping through every retry.
 
 `fetch` only returns a body that arrived complete and passed `verify`; it never writes
-to disk (the caller writes atomically, see `stages.artifacts`).
+to disk (the caller writes atomically, see `mnist_pipeline.artifacts`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Protocol
 
 from tqdm import tqdm
 
-from stages.errors import DataError, DownloadError
+from mnist_pipeline.errors import DataError, DownloadError
 
 USER_AGENT = "mnist-dvc-pipeline/1.0 (Python urllib)"
 CHUNK_SIZE = 64 * 1024
@@ -99,9 +99,7 @@ def fetch(
         raise ValueError(f"attempts must be at least 1, got {attempts}")
     failures: list[tuple[str, _Failure]] = []
     for url in urls:
-        download = functools.partial(
-            _download, url, name=name, max_bytes=max_bytes, timeout=timeout, progress=progress
-        )
+        download = functools.partial(_download, url, name=name, max_bytes=max_bytes, timeout=timeout, progress=progress)
         try:
             body = _retrying(download, attempts=attempts, backoff=backoff)
             _verify(body, verify)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.artifacts import atomic_path
-from stages.litert_runtime import PIXELS, PROBABILITIES, SIGNATURE
-from stages.params import TFLITE_FLAVOURS
-from stages.quiet import native_stderr_silenced
-from stages.tensorflow_runtime import keras, tf
+from mnist_pipeline.artifacts import atomic_path
+from mnist_pipeline.model.quiet_tensorflow import keras, tf
+from mnist_pipeline.native_stderr import native_stderr_silenced
+from mnist_pipeline.params import TFLITE_FLAVOURS
+from mnist_pipeline.serving.litert import PIXELS, PROBABILITIES, SIGNATURE
 
 CLASS = "class"
 
@@ -137,8 +137,7 @@ def _check_representative(representative: np.ndarray, shape: tuple[int, int]) ->
     samples = np.asarray(representative)
     if samples.dtype != np.uint8 or samples.ndim != 3 or samples.shape[1:] != shape:
         raise ValueError(
-            f"representative data must be uint8 [M, {shape[0]}, {shape[1]}], "
-            f"got {samples.dtype} {list(samples.shape)}"
+            f"representative data must be uint8 [M, {shape[0]}, {shape[1]}], got {samples.dtype} {list(samples.shape)}"
         )
     if len(samples) == 0:
         raise ValueError("int8 quantisation needs at least one representative image")

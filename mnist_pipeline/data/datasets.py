@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.errors import DataError
+from mnist_pipeline.errors import DataError
 
 SPLIT_FILES: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -18,6 +18,8 @@ SPLIT_FILES: dict[str, tuple[str, str]] = {
 }
 FILES: tuple[str, ...] = tuple(name for pair in SPLIT_FILES.values() for name in pair)
 LABELS_FILE = "labels.txt"
+# The prepared splits, in the order prepare writes them.
+SPLITS = ("train", "val", "test")
 CHECKSUMS_FILE = "content-sha256.json"
 CUSTOM_MAX_BYTES = 2 * 1024**3
 
@@ -76,8 +78,16 @@ FASHION_MNIST = Dataset(
     },
     sizes=MNIST.sizes,
     class_names=(
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ),
 )
 

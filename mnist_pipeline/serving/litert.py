@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from stages.quiet import native_stderr_silenced
+from mnist_pipeline.native_stderr import native_stderr_silenced
 
 SIGNATURE = "serving_default"
 PIXELS = "pixels"

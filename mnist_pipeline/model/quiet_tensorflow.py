@@ -7,7 +7,7 @@ import os
 import sys
 from typing import NoReturn
 
-from stages.quiet import native_stderr_silenced
+from mnist_pipeline.native_stderr import native_stderr_silenced
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from stages.models import compiled_forward, predict_logits
-from stages.tensorflow_runtime import keras, tf
+from mnist_pipeline.model.architectures import compiled_forward, predict_logits
+from mnist_pipeline.model.quiet_tensorflow import keras, tf
 
 PROGRESS_UPDATES_PER_EPOCH = 20
 

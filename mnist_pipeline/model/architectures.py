@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.artifacts import normalize_zip
-from stages.errors import DataError
-from stages.params import TrainParams
-from stages.tensorflow_runtime import keras, tf
+from mnist_pipeline.artifacts import normalize_zip
+from mnist_pipeline.errors import DataError
+from mnist_pipeline.model.quiet_tensorflow import keras, tf
+from mnist_pipeline.params import TrainParams
 
 layers = keras.layers
 PREDICT_BATCH = 2048

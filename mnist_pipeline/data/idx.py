@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from stages.errors import DataError
+from mnist_pipeline.errors import DataError
 
 DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from stages.errors import ParamsError
+from mnist_pipeline.errors import ParamsError
 
 DEFAULT_PATH = "params.yaml"
 
@@ -122,9 +122,7 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -150,9 +148,7 @@ def _names(cls: type) -> str:
 def _build(cls: type, raw: Any, origin: str, prefix: str) -> Any:
     where = prefix.rstrip(".") or "the top level"
     if not isinstance(raw, dict):
-        raise ParamsError(
-            f"{origin}: {where} must be a mapping of keys to values, got {_show(raw)}"
-        )
+        raise ParamsError(f"{origin}: {where} must be a mapping of keys to values, got {_show(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
         if key not in fields:

@@ -12,11 +12,11 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator
 
 
 @contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
+def native_stderr_silenced() -> Generator[None, None, None]:
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as sink:

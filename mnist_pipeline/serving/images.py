@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from stages.errors import DataError
-from stages.idx import IdxError, gunzip, read_idx
+from mnist_pipeline.data.idx import IdxError, gunzip, read_idx
+from mnist_pipeline.errors import DataError
 
 MNIST_SIZE = 28
 MAX_IMAGE_PIXELS = 40_000_000  # a 40 MP photo is plenty; beyond it we refuse a decompression bomb
@@ -91,8 +91,9 @@ def read_image(path: str | Path) -> np.ndarray:
                 pixels = image.width * image.height
                 if pixels > MAX_IMAGE_PIXELS:
                     raise InputError(
-                        path, f"image is {image.width}x{image.height} ({pixels / 1e6:.0f} MP), more than the "
-                        f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP accepted (a decompression bomb?)"
+                        path,
+                        f"image is {image.width}x{image.height} ({pixels / 1e6:.0f} MP), more than the "
+                        f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP accepted (a decompression bomb?)",
                     )
                 image.load()
                 return _to_grey(ImageOps.exif_transpose(image))

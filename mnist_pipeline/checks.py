@@ -14,11 +14,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from stages import params as params_module
-from stages.artifacts import load_array, read_json
-from stages.datasets import LABELS_FILE, read_class_names
-from stages.errors import report_errors
-from stages.prepare import SPLITS
+from mnist_pipeline import params as params_module
+from mnist_pipeline.artifacts import load_array, read_json
+from mnist_pipeline.data.datasets import LABELS_FILE, SPLITS, read_class_names
+from mnist_pipeline.errors import report_errors
 
 MAX_SHARED_IMAGES = 0.01
 
@@ -57,7 +56,7 @@ def check_prepared(folder: Path, data_metrics: dict) -> list[str]:
 
 
 def check_model(model_path: Path, folder: Path) -> list[str]:
-    from stages.models import load_model
+    from mnist_pipeline.model.architectures import load_model
 
     model = load_model(model_path)
     x = load_array(folder / "x_val.npy", mmap=True)

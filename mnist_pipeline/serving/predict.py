@@ -1,8 +1,8 @@
 """`predict`: classify digit images with the exported TFLite model, without TensorFlow.
 
 The exported models take raw uint8 pixels and return probabilities (see
-`stages.serving`), so all a client does is load images the MNIST way
-(`stages.images`) and run the model with the LiteRT runtime. This module never imports
+`mnist_pipeline.serving.export`), so all a client does is load images the MNIST way
+(`mnist_pipeline.serving.images`) and run the model with the LiteRT runtime. This module never imports
 TensorFlow, directly or not, so one image is classified in a fraction of a second.
 
 A bad input is reported as one line (`error: PATH: REASON`) and the others are still
@@ -21,12 +21,14 @@ from typing import Any
 import click
 import numpy as np
 
-from stages.datasets import LABELS_FILE
-from stages.errors import DataError, report_errors
-from stages.images import InputError, load_inputs
-from stages.litert_runtime import TFLiteClassifier
+from mnist_pipeline.data.datasets import LABELS_FILE
+from mnist_pipeline.errors import DataError, report_errors
+from mnist_pipeline.serving.images import InputError, load_inputs
+from mnist_pipeline.serving.litert import TFLiteClassifier
 
 DEFAULT_MODEL = Path("models/export/model_float32.tflite")
+
+
 def open_model(path: Path) -> TFLiteClassifier:
     """Load the model, turning a missing or broken file into an error that says what to do."""
     if not path.is_file():
@@ -85,9 +87,7 @@ def top_k(probabilities: np.ndarray, labels: Sequence[str], k: int) -> list[tupl
     return [(int(c), labels[c], round(float(probabilities[c]), 6)) for c in order]
 
 
-def classify(
-    classifier: TFLiteClassifier, labels: Sequence[str], path: str, k: int
-) -> list[Prediction]:
+def classify(classifier: TFLiteClassifier, labels: Sequence[str], path: str, k: int) -> list[Prediction]:
     """Predictions for every image in one input file (raises `InputError` for a bad file)."""
     images = load_inputs(path, size=classifier.image_shape[0])
     probabilities = classifier.predict(images)
