@@ -1,101 +1,113 @@
-"""params.yaml, loaded into typed, validated dataclasses before a stage does any work.
+"""params.yaml, loaded into typed, validated pydantic models before a stage does any work.
 
 DVC's `--set-param train.epoch=5` silently *adds* a key, so every stage checks the
 whole file: unknown keys (with a did-you-mean), missing keys and groups, wrong types
-and out-of-range values are all `ParamsError`s (exit status 2) naming the key, the
-value and what is allowed. There are no defaults in code: params.yaml is the one place
-a value comes from.
+and out-of-range values are all `ParamsError`s (exit status 2) whose one line names the
+key, the value and what is allowed; pydantic's own multi-line report is never shown.
+There are no defaults in code: params.yaml is the one place a value comes from.
+
+`python -m mnist_pipeline.params --schema` prints the JSON Schema that editors use to
+complete and check params.yaml (kept in `params.schema.json`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import math
-import re
+import json
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import yaml
+import click
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.constructor import SafeConstructor
 
-from mnist_pipeline.errors import ParamsError
+from mnist_pipeline.errors import ParamsError, report_errors
 
 DEFAULT_PATH = "params.yaml"
+SEED_MAX = 2**32 - 1
+
+Dataset = Literal["mnist", "fashion_mnist", "custom"]
+Model = Literal["mlp", "cnn"]
+Strategy = Literal["auto", "default", "mirrored", "multi_worker"]
+TFLiteFlavour = Literal["float32", "dynamic", "int8"]
+DATASETS: tuple[str, ...] = typing.get_args(Dataset)
+MODELS: tuple[str, ...] = typing.get_args(Model)
+STRATEGIES: tuple[str, ...] = typing.get_args(Strategy)
+TFLITE_FLAVOURS: tuple[str, ...] = typing.get_args(TFLiteFlavour)
 
 
-def _spec(
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-    choices: tuple[str, ...] | None = None,
-) -> Any:
-    return field(
-        metadata={
-            "low": low,
-            "high": high,
-            "low_open": low_open,
-            "high_open": high_open,
-            "choices": choices,
-        }
+def _no_repeats(values: list[str]) -> list[str]:
+    if len(set(values)) != len(values):
+        raise PydanticCustomError("repeated", "a value is listed twice")
+    return values
+
+
+class _Group(BaseModel):
+    """Strict: YAML's `true` is not a number, `32.0` is not an integer; an integer is accepted as a float."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+
+class DataParams(_Group):
+    dataset: Dataset = Field(description="mnist | fashion_mnist | custom (your own IDX files in data.source)")
+    source: Annotated[str, BeforeValidator(lambda value: "" if value is None else value)] = Field(
+        description='"" = the public mirrors; else a folder or URL prefix holding the four .gz files'
     )
+    val_size: float = Field(gt=0.0, le=0.5, description="fraction of the training set held out for validation")
+    seed: int = Field(ge=0, le=SEED_MAX, description="seeds the validation split")
 
 
-DATASETS = ("mnist", "fashion_mnist", "custom")
-MODELS = ("mlp", "cnn")
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker")
-TFLITE_FLAVOURS = ("float32", "dynamic", "int8")
+class TrainParams(_Group):
+    model: Model = Field(description="mlp (the TensorFlow quickstart model) | cnn (a small convnet)")
+    hidden_units: int = Field(ge=1, le=8192, description="units of the hidden dense layer")
+    dropout: float = Field(ge=0.0, lt=1.0, description="dropout rate after the hidden layer")
+    batch_size: int = Field(ge=1, le=65536, description="examples per training step")
+    epochs: int = Field(ge=1, le=10000, description="passes over the training set")
+    learning_rate: float = Field(gt=0.0, le=10.0, description="Adam's learning rate")
+    seed: int = Field(ge=0, le=SEED_MAX, description="weights initialisation, dropout and shuffling")
+    strategy: Strategy = Field(description="tf.distribute strategy")
+    threads: int = Field(ge=0, le=1024, description="TensorFlow intra-op threads; 0 = all cores")
+    deterministic: bool = Field(description="bit-for-bit identical results on the same CPU")
 
 
-@dataclass(frozen=True)
-class DataParams:
-    dataset: str = _spec(choices=DATASETS)
-    source: str = _spec()
-    val_size: float = _spec(low=0.0, high=0.5, low_open=True)
-    seed: int = _spec(low=0, high=2**32 - 1)
+class EvaluateParams(_Group):
+    min_accuracy: float = Field(ge=0.0, le=1.0, description="quality gate: the lowest test accuracy exported")
+    gallery_size: int = Field(ge=1, le=400, description="most confident mistakes shown in misclassified.png")
 
 
-@dataclass(frozen=True)
-class TrainParams:
-    model: str = _spec(choices=MODELS)
-    hidden_units: int = _spec(low=1, high=8192)
-    dropout: float = _spec(low=0.0, high=1.0, high_open=True)
-    batch_size: int = _spec(low=1, high=65536)
-    epochs: int = _spec(low=1, high=10000)
-    learning_rate: float = _spec(low=0.0, high=10.0, low_open=True)
-    seed: int = _spec(low=0, high=2**32 - 1)
-    strategy: str = _spec(choices=STRATEGIES)
-    threads: int = _spec(low=0, high=1024)
-    deterministic: bool = _spec()
+class ExportParams(_Group):
+    tflite: Annotated[list[TFLiteFlavour], AfterValidator(_no_repeats)] = Field(
+        min_length=1, description="TFLite flavours to export"
+    )
+    representative_samples: int = Field(ge=1, le=100000, description="training images calibrating int8")
+    min_agreement: float = Field(ge=0.0, le=1.0, description="fraction of test images exports must agree on")
+    max_int8_drop: float = Field(ge=0.0, le=1.0, description="test accuracy int8 may lose versus Keras")
 
 
-@dataclass(frozen=True)
-class EvaluateParams:
-    min_accuracy: float = _spec(low=0.0, high=1.0)
-    gallery_size: int = _spec(low=1, high=400)
+class Params(_Group):
+    """Every tunable value of the pipeline, grouped by the stage that reads it."""
 
-
-@dataclass(frozen=True)
-class ExportParams:
-    tflite: list[str] = _spec(choices=TFLITE_FLAVOURS)
-    representative_samples: int = _spec(low=1, high=100000)
-    min_agreement: float = _spec(low=0.0, high=1.0)
-    max_int8_drop: float = _spec(low=0.0, high=1.0)
-
-
-@dataclass(frozen=True)
-class Params:
     data: DataParams
     train: TrainParams
     evaluate: EvaluateParams
     export: ExportParams
 
 
+class _UniqueKeys(SafeConstructor):
+    """A key given twice is an error (DVC refuses such a file too), reported with the key's name."""
+
+    def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
+        if key in mapping:
+            mark = key_node.start_mark
+            raise ParamsError(f"line {mark.line + 1}, column {mark.column + 1}: key {key!r} appears twice")
+        return True
+
+
 def load_params(path: str | Path = DEFAULT_PATH) -> Params:
-    """Read and validate params.yaml; raise `ParamsError` with one explanatory line."""
+    """Read and validate params.yaml (YAML 1.2, as DVC reads it); raise `ParamsError` with one explanatory line."""
     source = Path(path)
     try:
         text = source.read_text(encoding="utf-8")
@@ -103,9 +115,13 @@ def load_params(path: str | Path = DEFAULT_PATH) -> Params:
         raise ParamsError(f"cannot read {source}: {error.strerror}") from None
     except UnicodeDecodeError as error:
         raise ParamsError(f"{source} is not UTF-8 text (byte {error.start}): save it as UTF-8") from None
+    yaml = YAML(typ="safe")
+    yaml.Constructor = _UniqueKeys
     try:
-        raw = yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as error:
+        raw = yaml.load(text)
+    except ParamsError as error:
+        raise ParamsError(f"{source}: YAML syntax error at {error}") from None
+    except YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or "invalid YAML"
@@ -113,68 +129,95 @@ def load_params(path: str | Path = DEFAULT_PATH) -> Params:
     return parse_params(raw, str(source))
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """`yaml.safe_load`, but a key given twice is an error (PyYAML silently keeps the last one,
-    DVC refuses the file), and `1e-3` is a number as in YAML 1.2 (PyYAML reads it as a string)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
 def parse_params(raw: Any, origin: str = DEFAULT_PATH) -> Params:
-    """Validate an already-parsed YAML document against `Params`."""
+    """Validate an already-parsed YAML document against `Params`; the first problem becomes the error."""
     if raw is None:
-        raise ParamsError(f"{origin} is empty: expected the groups {_names(Params)}")
-    return _build(Params, raw, origin, prefix="")
+        raise ParamsError(f"{origin} is empty: expected the groups {', '.join(Params.model_fields)}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        first = min(error.errors(), key=_document_order)
+        raise ParamsError(f"{origin}: {_describe(first)}") from None
 
 
-def _names(cls: type) -> str:
-    return ", ".join(f.name for f in dataclasses.fields(cls))
+def _models_along(loc: tuple[int | str, ...]) -> list[type[BaseModel] | None]:
+    """The model each part of `loc` is looked up in (None below a plain value)."""
+    models: list[type[BaseModel] | None] = []
+    model: type[BaseModel] | None = Params
+    for part in loc:
+        models.append(model)
+        field = model.model_fields.get(str(part)) if model else None
+        annotation = field.annotation if field else None
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return models
 
 
-def _build(cls: type, raw: Any, origin: str, prefix: str) -> Any:
-    where = prefix.rstrip(".") or "the top level"
-    if not isinstance(raw, dict):
-        raise ParamsError(f"{origin}: {where} must be a mapping of keys to values, got {_show(raw)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in fields:
-            raise ParamsError(_unknown_key(origin, prefix, str(key), list(fields)))
-    values = {}
-    hints = typing.get_type_hints(cls)
-    for name, spec in fields.items():
-        key = prefix + name
-        if name not in raw:
-            kind = "group" if dataclasses.is_dataclass(hints[name]) else "key"
-            raise ParamsError(f"{origin}: missing {kind} {key} (see the README for its meaning)")
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            values[name] = _build(hint, raw[name], origin, prefix=key + ".")
+def _document_order(error: ErrorDetails) -> list[tuple[int, int]]:
+    """Unknown keys before the keys of the same group, then keys in the order the models declare them."""
+    order = []
+    for part, model in zip(error["loc"], _models_along(error["loc"])):
+        if model is None:  # inside a value: a list index
+            order.append((1, part if isinstance(part, int) else 0))
+        elif part in model.model_fields:
+            order.append((1, list(model.model_fields).index(str(part))))
         else:
-            values[name] = _check_value(key, raw[name], hint, spec.metadata, origin)
-    return cls(**values)
+            order.append((0, 0))
+    return order
 
 
-def _unknown_key(origin: str, prefix: str, key: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(key, allowed, n=1)
+def _describe(error: ErrorDetails) -> str:
+    loc, kind, value = error["loc"], error["type"], error["input"]
+    parent = _models_along(loc)[-1] if loc else None
+    if kind in ("extra_forbidden", "invalid_key") and parent is not None:  # invalid_key: not a string
+        return _unknown_key([str(part) for part in loc], list(parent.model_fields))
+    names = [str(part) for part in loc if not isinstance(part, int)]  # an int is a list index here
+    key = ".".join(names)
+    owner = _models_along(loc)[len(names) - 1] if names else None  # the model declaring the key
+    if kind == "missing":
+        return f"missing {'key' if len(loc) > 1 else 'group'} {key} (see the README for its meaning)"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{key or 'the top level'} must be a mapping of keys to values, got {_show(value)}"
+    assert owner is not None, error
+    field = owner.model_fields[names[-1]]
+    annotation = field.annotation
+    item = typing.get_args(annotation)[0] if typing.get_origin(annotation) is list else annotation
+    choices = typing.get_args(item)
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{key} = {_show(value)} is out of range: expected a value in {_interval(field.metadata)}"
+    if kind == "finite_number":
+        return f"{key} = {_show(value)} is not allowed: expected a finite number"
+    if kind in ("list_type", "too_short"):
+        return f"{key} = {_show(value)} is not allowed: expected a non-empty list of {', '.join(choices)}"
+    if kind == "repeated":
+        return f"{key} = {value} lists a value twice"
+    if kind == "literal_error" and isinstance(value, str):
+        close = difflib.get_close_matches(value, choices, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"{key} = {_show(value)} is not allowed{hint}: expected one of {', '.join(choices)}"
+    return f"{key} = {_show(value)} is not allowed: expected {_expected(item)}"
+
+
+def _unknown_key(loc: list[str], allowed: list[str]) -> str:
+    *group, name = loc
+    prefix = "".join(part + "." for part in group)
+    close = difflib.get_close_matches(name, allowed, n=1)
     hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-    return (
-        f"{origin}: unknown key {prefix}{key}{hint}; "
-        f"allowed keys{' in ' + prefix.rstrip('.') if prefix else ''}: {', '.join(allowed)}"
-    )
+    where = f" in {'.'.join(group)}" if group else ""
+    return f"unknown key {prefix}{name}{hint}; allowed keys{where}: {', '.join(allowed)}"
+
+
+def _interval(bounds: list[Any]) -> str:
+    """`[low, high)` and the like, from a field's annotated_types bounds."""
+    found = {
+        name: getattr(bound, name) for bound in bounds for name in ("gt", "ge", "lt", "le") if hasattr(bound, name)
+    }
+    low = f"({found['gt']}" if "gt" in found else f"[{found['ge']}"
+    high = f"{found['lt']})" if "lt" in found else f"{found['le']}]"
+    return f"{low}, {high}"
+
+
+def _expected(annotation: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number"}.get(annotation, "a string")
 
 
 def _show(value: Any) -> str:
@@ -184,62 +227,23 @@ def _show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _check_value(key: str, value: Any, hint: Any, meta: dict[str, Any], origin: str) -> Any:
-    if typing.get_origin(hint) is list:
-        return _check_list(key, value, meta, origin)
-    value = _check_type(key, value, hint, origin)
-    _check_range(key, value, meta, origin)
-    return value
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of params.yaml, as editors read it (`# yaml-language-server: $schema=...`)."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **Params.model_json_schema()}
 
 
-def _check_type(key: str, value: Any, hint: type, origin: str) -> Any:
-    """Accept exactly the YAML types that mean the right thing (an int for a float, never a bool for a number)."""
-    ok = {
-        bool: isinstance(value, bool),
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str) or value is None,
-    }[hint]
-    if not ok:
-        expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-        raise ParamsError(f"{origin}: {key} = {_show(value)} is not allowed: expected {expected[hint]}")
-    if hint is float:
-        if not math.isfinite(value):
-            raise ParamsError(f"{origin}: {key} = {value} is not allowed: expected a finite number")
-        return float(value)
-    if hint is str:
-        return value or ""
-    return value
-
-
-def _check_range(key: str, value: Any, meta: dict[str, Any], origin: str) -> None:
-    choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        close = difflib.get_close_matches(str(value), choices, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        raise ParamsError(
-            f"{origin}: {key} = {_show(value)} is not allowed{hint}: expected one of {', '.join(choices)}"
-        )
-    low, high = meta.get("low"), meta.get("high")
-    if low is None or high is None:
+@click.command()
+@click.option("--params", "params_path", default=DEFAULT_PATH, show_default=True, help="Params file to check.")
+@click.option("--schema", is_flag=True, help="Print the JSON Schema of params.yaml instead (params.schema.json).")
+@report_errors
+def main(params_path: str, schema: bool) -> None:
+    """Check a params file as every stage does (a problem is one line, exit status 2), or print its JSON Schema."""
+    if schema:
+        click.echo(json.dumps(json_schema(), indent=2))
         return
-    too_low = value <= low if meta["low_open"] else value < low
-    too_high = value >= high if meta["high_open"] else value > high
-    if too_low or too_high:
-        left = "(" if meta["low_open"] else "["
-        right = ")" if meta["high_open"] else "]"
-        raise ParamsError(
-            f"{origin}: {key} = {_show(value)} is out of range: expected a value in {left}{low}, {high}{right}"
-        )
+    load_params(params_path)
+    click.echo(f"{params_path}: valid")
 
 
-def _check_list(key: str, value: Any, meta: dict[str, Any], origin: str) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise ParamsError(
-            f"{origin}: {key} = {_show(value)} is not allowed: expected a non-empty list of {', '.join(meta['choices'])}"
-        )
-    for item in value:
-        _check_range(key, _check_type(key, item, str, origin), meta, origin)
-    if len(set(value)) != len(value):
-        raise ParamsError(f"{origin}: {key} = {value} lists a value twice")
-    return list(value)
+if __name__ == "__main__":
+    main()

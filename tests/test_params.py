@@ -12,9 +12,20 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
-from mnist_pipeline.errors import ParamsError, PipelineError
-from mnist_pipeline.params import DATASETS, MODELS, STRATEGIES, TFLITE_FLAVOURS, Params, load_params, parse_params
+from mnist_pipeline.errors import ParamsError
+from mnist_pipeline.params import (
+    DATASETS,
+    MODELS,
+    STRATEGIES,
+    TFLITE_FLAVOURS,
+    Params,
+    json_schema,
+    load_params,
+    main,
+    parse_params,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_PARAMS = ROOT / "params.yaml"
@@ -90,10 +101,15 @@ def test_null_source_means_the_public_mirrors(real: dict[str, Any], tmp_path: Pa
     assert load_params(write(tmp_path / "params.yaml", patched(real, {"data.source": None}))).data.source == ""
 
 
-def test_params_are_frozen() -> None:
-    params = load_params(REAL_PARAMS)
-    with pytest.raises(AttributeError):
-        params.train.epochs = 1  # type: ignore[misc]
+def test_every_param_is_explained_in_the_readme(real: dict[str, Any]) -> None:
+    table = (ROOT / "README.md").read_text(encoding="utf-8").split("## Parameters", 1)[1].split("\n## ", 1)[0]
+    first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("|")]
+    documented = set(re.findall(r"`(\w+\.\w+)`", " ".join(first_cells)))
+    declared = {
+        f"{group}.{key}" for group, model in Params.model_fields.items() for key in model.annotation.model_fields
+    }
+    assert declared - documented == set(), "params missing from the README's Parameters table"
+    assert documented - declared == set(), "the README's Parameters table names params that do not exist"
 
 
 # ---------------------------------------------------------------------------- the battery of bad values
@@ -261,29 +277,66 @@ def test_not_utf8_file(tmp_path: Path) -> None:
     load_error(path)
 
 
-def test_duplicate_key_is_refused(tmp_path: Path) -> None:
-    text = REAL_PARAMS.read_text(encoding="utf-8").replace("  epochs: 10\n", "  epochs: 5\n  epochs: 10\n")
-    assert text.count("epochs:") == 2
-    path = tmp_path / "params.yaml"
+def test_duplicate_key_is_refused(real: dict[str, Any], tmp_path: Path) -> None:
+    path = write(tmp_path / "params.yaml", real)
+    text = path.read_text(encoding="utf-8").replace("\ntrain:\n", "\ntrain:\n  epochs: 5\n", 1)
     path.write_text(text, encoding="utf-8")
+    second = [number for number, line in enumerate(text.splitlines(), 1) if line.startswith("  epochs:")][1]
     message = load_error(path)
-    assert "epochs" in message and "twice" in message and "line" in message
+    assert f"line {second}, column 3: key 'epochs' appears twice" in message
 
 
-def test_exponent_without_dot_is_a_number(tmp_path: Path) -> None:
-    text = REAL_PARAMS.read_text(encoding="utf-8").replace("learning_rate: 0.001", "learning_rate: 1e-3")
-    assert "1e-3" in text
-    path = tmp_path / "params.yaml"
-    path.write_text(text, encoding="utf-8")
+def test_exponent_without_dot_is_a_number(real: dict[str, Any], tmp_path: Path) -> None:
+    path = write(tmp_path / "params.yaml", patched(real, {"train.learning_rate": "LR"}))
+    path.write_text(path.read_text(encoding="utf-8").replace("LR", "1e-3"), encoding="utf-8")
     assert load_params(path).train.learning_rate == pytest.approx(0.001)
 
 
-def test_params_error_is_a_pipeline_error() -> None:
-    assert issubclass(ParamsError, PipelineError)
-    assert ParamsError.exit_code == 2
+def test_yes_is_a_string_as_dvc_reads_it(real: dict[str, Any], tmp_path: Path) -> None:
+    """YAML 1.1 (PyYAML) reads `yes` as true; DVC reads YAML 1.2, where it is the string 'yes', and so must we."""
+    path = write(tmp_path / "params.yaml", patched(real, {"train.deterministic": "YES"}))
+    path.write_text(path.read_text(encoding="utf-8").replace("'YES'", "yes"), encoding="utf-8")
+    assert "train.deterministic = 'yes' is not allowed: expected true or false" in load_error(path)
+
+
+# ---------------------------------------------------------------------------- the JSON Schema
+
+
+def test_schema_file_is_what_the_command_prints() -> None:
+    """params.schema.json is generated: `python -m mnist_pipeline.params --schema > params.schema.json`."""
+    printed = CliRunner().invoke(main, ["--schema"])
+    assert printed.exit_code == 0, printed.output
+    assert (ROOT / "params.schema.json").read_text(encoding="utf-8") == printed.output, "regenerate params.schema.json"
+
+
+def test_params_yaml_points_editors_at_the_schema() -> None:
+    assert (
+        REAL_PARAMS.read_text(encoding="utf-8").splitlines()[0] == "# yaml-language-server: $schema=params.schema.json"
+    )
+
+
+def test_schema_describes_every_key_with_its_bounds_and_choices() -> None:
+    groups = json_schema()["$defs"]
+    train, export = groups["TrainParams"], groups["ExportParams"]
+    assert train["additionalProperties"] is False, "an editor must flag train.epoch"
+    assert train["properties"]["dropout"]["exclusiveMaximum"] == 1.0
+    assert train["properties"]["model"]["enum"] == list(MODELS)
+    assert export["properties"]["tflite"]["items"]["enum"] == list(TFLITE_FLAVOURS)
+    for group in groups.values():
+        for key, spec in group["properties"].items():
+            assert spec.get("description"), f"{group['title']}.{key} has no description for the editor to show"
 
 
 # ---------------------------------------------------------------------------- the command line
+
+
+def test_check_command(real: dict[str, Any], tmp_path: Path) -> None:
+    good = write(tmp_path / "good.yaml", real)
+    bad = write(tmp_path / "bad.yaml", patched(real, {"train.epoch": 5}))
+    assert CliRunner().invoke(main, ["--params", str(good)]).output == f"{good}: valid\n"
+    refused = CliRunner().invoke(main, ["--params", str(bad)])
+    assert refused.exit_code == 2
+    assert refused.output.count("\n") == 1 and "did you mean train.epochs?" in refused.output
 
 
 def run_prepare(tmp_path: Path, params: Path) -> tuple[subprocess.CompletedProcess, Path, Path]:

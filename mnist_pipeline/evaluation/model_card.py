@@ -6,8 +6,6 @@ disagree with `dvc metrics show`.
 
 from __future__ import annotations
 
-import dataclasses
-
 from mnist_pipeline.params import Params
 
 
@@ -18,7 +16,7 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def model_card(params: Params, data: dict, evaluation: dict, exports: dict) -> str:
-    train = dataclasses.asdict(params.train)
+    train = params.train.model_dump()
     gate = exports["gate"]
     sections = [
         f"# Model card: {params.train.model} on {data['dataset']}",
