@@ -1,8 +1,8 @@
 """Stage 1, download: put the dataset's four IDX files into data/raw/<dataset>/, verified.
 
-Every file is decompressed, parsed and checked (content checksum for known datasets;
-format, counts and label range for all) before the directory is renamed into place,
-so a corrupt or partial file never reaches data/raw or the DVC cache.
+Reads params `data.dataset` and `data.source`, and the files of that source (the public
+mirrors, a URL prefix or a folder); writes data/raw/<dataset>/: the four .gz files,
+labels.txt and content-sha256.json (see mnist_pipeline/data/sources.py).
 """
 
 from __future__ import annotations
@@ -12,89 +12,9 @@ from pathlib import Path
 import click
 
 from mnist_pipeline import params as params_module
-from mnist_pipeline.artifacts import atomic_path, write_json
-from mnist_pipeline.data.datasets import CHECKSUMS_FILE, DATASETS, FILES, LABELS_FILE, SPLIT_FILES, Dataset
-from mnist_pipeline.data.download import NotFoundError, OfflineError, fetch
-from mnist_pipeline.data.raw import RawFile, check_shapes, check_split, decode_file
-from mnist_pipeline.errors import DownloadError, ParamsError, report_errors
-
-URL_SCHEMES = ("http://", "https://", "file://")
-MAX_LABELS_BYTES = 1024**2
-
-
-def source_urls(dataset: Dataset, source: str, filename: str) -> list[str]:
-    """Where to look for `filename`: the dataset's mirrors, a URL prefix, or a local folder."""
-    if not source:
-        return [mirror + filename for mirror in dataset.mirrors]
-    if source.startswith(URL_SCHEMES):
-        return [source.rstrip("/") + "/" + filename]
-    return [(Path(source).expanduser().resolve() / filename).as_uri()]
-
-
-def check_source(dataset: Dataset, source: str) -> None:
-    if dataset.name == "custom" and not source:
-        raise ParamsError(
-            "data.dataset = custom needs data.source: a folder or URL prefix holding your four IDX .gz files "
-            f"({', '.join(FILES)}) and optionally {LABELS_FILE}"
-        )
-    if source and not source.startswith(URL_SCHEMES) and not Path(source).expanduser().is_dir():
-        raise ParamsError(f"data.source = {source!r} is neither a folder nor an http(s):// or file:// URL prefix")
-
-
-def fetch_verified(dataset: Dataset, source: str, filename: str, progress: bool) -> tuple[bytes, RawFile]:
-    """Fetch one file, accepting it from a source only if it decodes and (if known) matches its checksum."""
-    decoded: list[RawFile] = []
-    data = fetch(
-        source_urls(dataset, source, filename),
-        name=filename,
-        max_bytes=dataset.max_bytes(filename),
-        verify=lambda body: decoded.append(decode_file(body, filename, dataset)),
-        progress=progress,
-    )
-    return data, decoded[-1]
-
-
-def class_names(dataset: Dataset, source: str, labels: list[RawFile]) -> tuple[str, ...]:
-    """Known names; else the custom dataset's labels.txt; else the label values found, 0..max."""
-    if dataset.known:
-        return dataset.class_names
-    try:
-        text = fetch(
-            source_urls(dataset, source, LABELS_FILE), name=LABELS_FILE, max_bytes=MAX_LABELS_BYTES, progress=False
-        )
-    except NotFoundError:
-        largest = max((int(f.array.max()) for f in labels if len(f.array)), default=0)
-        return tuple(str(value) for value in range(largest + 1))
-    names = tuple(line.strip() for line in text.decode("utf-8", errors="replace").splitlines() if line.strip())
-    if not names:
-        raise DownloadError(f"{LABELS_FILE} in {source} is empty: put one class name per line, or remove it")
-    return names
-
-
-def download(dataset: Dataset, source: str, out: Path, progress: bool = True) -> None:
-    check_source(dataset, source)
-    files: dict[str, tuple[bytes, RawFile]] = {}
-    try:
-        for filename in FILES:
-            files[filename] = fetch_verified(dataset, source, filename, progress)
-    except OfflineError as error:
-        raise OfflineError(
-            f"{error}. No network? Put the four .gz files in a folder and point data.source at it: "
-            "dvc exp run --set-param data.source=/path/to/folder (or edit params.yaml)"
-        ) from None
-    names = class_names(dataset, source, [files[labels][1] for _, labels in SPLIT_FILES.values()])
-    check_shapes(
-        {
-            split: check_split(files[images][1], files[labels][1], len(names))
-            for split, (images, labels) in SPLIT_FILES.items()
-        }
-    )
-    with atomic_path(out) as tmp:
-        tmp.mkdir(parents=True)
-        for filename, (data, _) in files.items():
-            (tmp / filename).write_bytes(data)
-        (tmp / LABELS_FILE).write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
-        write_json(tmp / CHECKSUMS_FILE, {name: raw.sha256 for name, (_, raw) in files.items()})
+from mnist_pipeline.data.datasets import DATASETS
+from mnist_pipeline.data.sources import download
+from mnist_pipeline.errors import report_errors
 
 
 @click.command(help=__doc__)

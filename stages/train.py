@@ -1,14 +1,14 @@
 """Stage 3, train: fit the model named by `train.model` on the training split.
 
-Loss and accuracy on the training and validation splits are logged every epoch with
-dvclive (metrics/train/); the test split is not even loaded. Under a multi-worker
+Reads params `train` and data/prepared/ (the train and val splits, labels.txt: the
+test split is not even loaded); writes models/model.keras and, with dvclive,
+metrics/train/ (loss and accuracy of train and val every epoch). Under a multi-worker
 strategy every worker trains, and only the chief writes the model and the metrics.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from pathlib import Path
 
@@ -16,32 +16,14 @@ import click
 from dvclive import Live
 
 from mnist_pipeline import params as params_module
-from mnist_pipeline.artifacts import atomic_path, load_array
+from mnist_pipeline.artifacts import atomic_path
 from mnist_pipeline.data.datasets import read_class_names
+from mnist_pipeline.data.prepared import load_split
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.model.architectures import build_model, save_model
+from mnist_pipeline.model.history import log_epoch
 from mnist_pipeline.model.quiet_tensorflow import exit_now
-from mnist_pipeline.model.training import EpochResult, Trainer, configure_runtime, fit, is_chief, make_strategy
-
-
-def load_split(folder: Path, split: str) -> tuple:
-    return load_array(folder / f"x_{split}.npy"), load_array(folder / f"y_{split}.npy")
-
-
-def log_epoch(live: Live | None, result: EpochResult) -> None:
-    """One dvclive step per epoch (step = epoch number, so plots read as epochs)."""
-    click.echo(
-        f"epoch {result.epoch}: loss {result.loss:.4f} accuracy {result.accuracy:.4f} "
-        f"val_loss {result.val_loss:.4f} val_accuracy {result.val_accuracy:.4f}"
-    )
-    if live is None:
-        return
-    live.step = result.epoch
-    for name, value in dataclasses.asdict(result).items():
-        if name != "epoch":
-            split, metric = ("val", name[4:]) if name.startswith("val_") else ("train", name)
-            live.log_metric(f"{split}/{metric}", round(value, 6))
-    live.make_summary()
+from mnist_pipeline.model.training import Trainer, configure_runtime, fit, is_chief, make_strategy
 
 
 @click.command(help=__doc__)

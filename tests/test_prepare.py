@@ -18,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mnist_pipeline.data.datasets import FILES, LABELS_FILE, SPLITS
+from mnist_pipeline.data.prepared import summarize
 from mnist_pipeline.data.raw import Split
+from mnist_pipeline.data.split import make_splits, scale, stratified_split
 from mnist_pipeline.errors import DataError
-from stages.prepare import make_splits, scale, stratified_split, summarize
 from tests.conftest import synthetic_digits, write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -26,8 +26,8 @@ from mnist_pipeline.data.datasets import CHECKSUMS_FILE, CUSTOM, FASHION_MNIST, 
 from mnist_pipeline.data.download import OfflineError
 from mnist_pipeline.data.idx import gunzip, write_idx, write_idx_gz
 from mnist_pipeline.data.raw import decode_file, load_splits
+from mnist_pipeline.data.sources import check_source, class_names, download, source_urls
 from mnist_pipeline.errors import DataError, DownloadError, ParamsError
-from stages.download import check_source, class_names, download, source_urls
 from tests.conftest import synthetic_digits, write_dataset
 from tests.http_server import ScriptedServer, closed_port_url, no_proxy, serve, server, sleeps  # noqa: F401 - fixtures
 

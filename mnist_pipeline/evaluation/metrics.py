@@ -39,3 +39,23 @@ def per_class_scores(confusion: np.ndarray) -> dict[str, np.ndarray]:
     recall = _ratio(hits, support.astype(np.float64))
     f1 = _ratio(2 * precision * recall, precision + recall)
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def summarize(labels: np.ndarray, logits: np.ndarray, names: tuple[str, ...]) -> dict:
+    """The figures of metrics/eval.json: accuracy, loss, macro F1 and per-class scores."""
+    predicted = logits.argmax(axis=-1)
+    scores = per_class_scores(confusion_matrix(labels, predicted, len(names)))
+    return {
+        "accuracy": round(float(np.mean(predicted == labels)), 6),
+        "loss": round(cross_entropy(logits, labels), 6),
+        "macro_f1": round(float(scores["f1"].mean()), 6),
+        "per_class": {
+            name: {
+                "precision": round(float(scores["precision"][i]), 6),
+                "recall": round(float(scores["recall"][i]), 6),
+                "f1": round(float(scores["f1"][i]), 6),
+                "support": int(scores["support"][i]),
+            }
+            for i, name in enumerate(names)
+        },
+    }

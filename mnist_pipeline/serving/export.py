@@ -23,7 +23,7 @@ import numpy as np
 from mnist_pipeline.artifacts import atomic_path
 from mnist_pipeline.model.quiet_tensorflow import keras, tf
 from mnist_pipeline.native_stderr import native_stderr_silenced
-from mnist_pipeline.params import TFLITE_FLAVOURS
+from mnist_pipeline.params import TFLITE_FLAVOURS, ExportParams
 from mnist_pipeline.serving.litert import PIXELS, PROBABILITIES, SIGNATURE
 
 CLASS = "class"
@@ -147,3 +147,25 @@ def _check_representative(representative: np.ndarray, shape: tuple[int, int]) ->
 def _calibration_batches(samples: np.ndarray) -> Iterator[dict[str, np.ndarray]]:
     for index in range(len(samples)):
         yield {PIXELS: samples[index : index + 1]}
+
+
+def to_pixels(images: np.ndarray) -> np.ndarray:
+    """Prepared floats back to the uint8 pixels a client sends (exact: they were v / 255)."""
+    return np.rint(images * 255.0).astype(np.uint8)
+
+
+def representative(x_train: np.ndarray, count: int) -> np.ndarray:
+    """Evenly spaced training images for int8 calibration: deterministic without another seed."""
+    step = max(1, len(x_train) // count)
+    return to_pixels(x_train[::step][:count])
+
+
+def build_exports(model: keras.Model, x_train: np.ndarray, tmp: Path, p: ExportParams) -> dict[str, Path]:
+    """Write every export into `tmp` (int8 calibrated on `x_train`); return the file (or folder) of each by name."""
+    paths = {"saved_model": tmp / "saved_model"}
+    save_saved_model(model, paths["saved_model"])
+    calibration = representative(x_train, p.representative_samples)
+    for flavour in p.tflite:
+        paths[f"tflite_{flavour}"] = tmp / f"model_{flavour}.tflite"
+        paths[f"tflite_{flavour}"].write_bytes(convert_tflite(model, flavour, calibration))
+    return paths

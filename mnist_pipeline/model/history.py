@@ -1,0 +1,26 @@
+"""The per-epoch history of training: one line on stdout and one dvclive step per epoch (metrics/train/)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+from dvclive import Live
+
+from mnist_pipeline.model.training import EpochResult
+
+
+def log_epoch(live: Live | None, result: EpochResult) -> None:
+    """One dvclive step per epoch (step = epoch number, so plots read as epochs)."""
+    click.echo(
+        f"epoch {result.epoch}: loss {result.loss:.4f} accuracy {result.accuracy:.4f} "
+        f"val_loss {result.val_loss:.4f} val_accuracy {result.val_accuracy:.4f}"
+    )
+    if live is None:
+        return
+    live.step = result.epoch
+    for name, value in dataclasses.asdict(result).items():
+        if name != "epoch":
+            split, metric = ("val", name[4:]) if name.startswith("val_") else ("train", name)
+            live.log_metric(f"{split}/{metric}", round(value, 6))
+    live.make_summary()

@@ -1,0 +1,72 @@
+"""What an export must pass: the quality gate before anything is built, and agreement with Keras after.
+
+Every export is loaded fresh (SavedModel by TensorFlow, TFLite by the LiteRT runtime
+that `predict` uses) and run over the whole test split; float exports must agree with
+the Keras model, quantised ones must not lose more than `export.max_int8_drop`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mnist_pipeline import params as params_module
+from mnist_pipeline.errors import GateError, PipelineError
+from mnist_pipeline.serving.export import saved_model_predict
+from mnist_pipeline.serving.litert import TFLiteClassifier
+
+
+def check_gate(accuracy: float, min_accuracy: float) -> None:
+    if accuracy < min_accuracy:
+        raise GateError(
+            f"quality gate: test accuracy {accuracy:.4f} is below evaluate.min_accuracy {min_accuracy:.4f}; "
+            "refusing to export, nothing written (raise the accuracy or lower the gate)"
+        )
+
+
+def score(
+    probabilities: np.ndarray, labels: np.ndarray, reference: np.ndarray, keras_accuracy: float, size: int
+) -> dict:
+    predicted = probabilities.argmax(axis=-1)
+    accuracy = float(np.mean(predicted == labels))
+    return {
+        "size_bytes": size,
+        "accuracy": round(accuracy, 6),
+        "agreement": round(float(np.mean(predicted == reference)), 6),
+        "accuracy_drop": round(keras_accuracy - accuracy, 6),
+    }
+
+
+def check_export(name: str, figures: dict, p: params_module.ExportParams) -> None:
+    """Float exports must agree with Keras; quantised ones may differ but must not lose accuracy."""
+    quantised = name.endswith(("dynamic", "int8"))
+    if quantised and figures["accuracy_drop"] > p.max_int8_drop:
+        raise PipelineError(
+            f"export {name}: accuracy drop {figures['accuracy_drop']:.4f} exceeds export.max_int8_drop {p.max_int8_drop}"
+        )
+    if not quantised and figures["agreement"] < p.min_agreement:
+        raise PipelineError(
+            f"export {name}: agrees with the Keras model on {figures['agreement']:.4f} of test images, "
+            f"below export.min_agreement {p.min_agreement}"
+        )
+
+
+def size_of(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def run_export(path: Path, pixels: np.ndarray) -> np.ndarray:
+    return saved_model_predict(path, pixels) if path.is_dir() else TFLiteClassifier(path).predict(pixels)
+
+
+def verify_exports(
+    paths: dict[str, Path], pixels: np.ndarray, labels: np.ndarray, reference: np.ndarray, p: params_module.ExportParams
+) -> dict[str, dict]:
+    """Run every export over the test pixels, score it against the Keras predictions `reference`, refuse a bad one."""
+    keras_accuracy = float(np.mean(reference == labels))
+    report = {}
+    for name, path in paths.items():
+        report[name] = score(run_export(path, pixels), labels, reference, keras_accuracy, size_of(path))
+        check_export(name, report[name], p)
+    return report
