@@ -1,0 +1,45 @@
+"""The layout the README promises: stages/ holds only the stage commands, imports flow one way, every module is listed."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+STAGE_MODULES = {"__init__.py", "download.py", "prepare.py", "train.py", "evaluate.py", "export.py"}
+LIBRARY = ROOT / "mnist_pipeline"
+
+
+def library_modules() -> list[Path]:
+    return sorted(path for path in LIBRARY.rglob("*.py") if path.name != "__init__.py")
+
+
+def imported_packages(path: Path) -> set[str]:
+    """The top-level packages a file imports, lazy imports included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    return found
+
+
+def test_stages_holds_only_the_stage_commands() -> None:
+    assert {path.name for path in (ROOT / "stages").glob("*.py")} == STAGE_MODULES
+
+
+def test_the_library_never_imports_stages_tests_or_benchmarks() -> None:
+    for path in library_modules():
+        wrong = imported_packages(path) & {"stages", "tests", "benchmarks"}
+        assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}"
+
+
+def test_readme_layout_names_every_library_module() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"[`/]([\w.]+\.py)`", layout))
+    missing = [str(path.relative_to(ROOT)) for path in library_modules() if path.name not in listed]
+    assert not missing, f"modules missing from the README's Layout table: {missing}"
