@@ -15,7 +15,8 @@ import click
 
 from mnist_pipeline import params as params_module
 from mnist_pipeline.artifacts import write_bytes, write_json, write_text
-from mnist_pipeline.data.datasets import read_class_names
+from mnist_pipeline.data.datasets import LABELS_FILE
+from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.data.prepared import load_split
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.evaluation.gallery import gallery_png
@@ -35,7 +36,7 @@ from mnist_pipeline.model.quiet_tensorflow import exit_now
 def main(params_path: str, data_dir: str, model_path: str, metrics_path: str, plots_dir: str) -> None:
     p = params_module.load_params(params_path)
     folder = Path(data_dir)
-    names = read_class_names(folder)
+    names = read_labels(folder / LABELS_FILE)
     x_test, y_test = load_split(folder, "test")
     logits = predict_logits(load_model(model_path), x_test)
     predicted = logits.argmax(axis=-1)

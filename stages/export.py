@@ -17,13 +17,15 @@ import click
 
 from mnist_pipeline import params as params_module
 from mnist_pipeline.artifacts import atomic_path, load_array, read_json, write_json, write_text
-from mnist_pipeline.data.datasets import LABELS_FILE, read_class_names
+from mnist_pipeline.data.datasets import LABELS_FILE
+from mnist_pipeline.data.labels import read_labels, write_labels
+from mnist_pipeline.data.pixels import to_pixels
 from mnist_pipeline.data.prepared import load_split
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.evaluation.model_card import model_card
 from mnist_pipeline.model.architectures import load_model, predict_logits
 from mnist_pipeline.model.quiet_tensorflow import exit_now
-from mnist_pipeline.serving.export import build_exports, to_pixels
+from mnist_pipeline.serving.export import build_exports
 from mnist_pipeline.serving.verify import check_gate, verify_exports
 
 
@@ -43,20 +45,20 @@ def main(
     evaluation = read_json(eval_metrics)
     check_gate(evaluation["accuracy"], p.evaluate.min_accuracy)
     folder = Path(data_dir)
-    names = read_class_names(folder)
+    names = read_labels(folder / LABELS_FILE)
     model = load_model(model_path)
     x_test, y_test = load_split(folder, "test")
     reference = predict_logits(model, x_test).argmax(axis=-1)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         exports = build_exports(model, load_array(folder / "x_train.npy", mmap=True), tmp, p.export)
-        report = verify_exports(exports, to_pixels(x_test), y_test, reference, p.export)
+        report = verify_exports(exports, tmp, to_pixels(x_test), y_test, reference, p.export)
         report["gate"] = {
             "min_accuracy": p.evaluate.min_accuracy,
             "test_accuracy": evaluation["accuracy"],
             "passed": True,
         }
-        (tmp / LABELS_FILE).write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+        write_labels(tmp / LABELS_FILE, names)
         write_text(tmp / "model_card.md", model_card(p, read_json(data_metrics), evaluation, report))
     write_json(metrics_path, report)
     summary = ", ".join(f"{name} {figures['accuracy']:.4f}" for name, figures in report.items() if name != "gate")

@@ -15,7 +15,8 @@ import click
 
 from mnist_pipeline import params as params_module
 from mnist_pipeline.artifacts import write_json
-from mnist_pipeline.data.datasets import DATASETS, read_class_names
+from mnist_pipeline.data.datasets import DATASETS, LABELS_FILE
+from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.data.prepared import summarize, write_prepared
 from mnist_pipeline.data.raw import load_splits
 from mnist_pipeline.data.split import make_splits
@@ -32,7 +33,7 @@ def main(params_path: str, raw_dir: str | None, out: str, metrics_path: str) -> 
     data = params_module.load_params(params_path).data
     dataset = DATASETS[data.dataset]
     folder = Path(raw_dir or f"data/raw/{dataset.name}")
-    names = read_class_names(folder)
+    names = read_labels(folder / LABELS_FILE)
     raw, hashes = load_splits(folder, dataset, names)
     splits = make_splits(raw, data.val_size, data.seed)
     write_prepared(Path(out), splits, names)

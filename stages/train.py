@@ -17,7 +17,8 @@ from dvclive import Live
 
 from mnist_pipeline import params as params_module
 from mnist_pipeline.artifacts import atomic_path
-from mnist_pipeline.data.datasets import read_class_names
+from mnist_pipeline.data.datasets import LABELS_FILE
+from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.data.prepared import load_split
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.model.architectures import build_model, save_model
@@ -37,7 +38,7 @@ def main(params_path: str, data_dir: str, model_path: str, live_dir: str, progre
     p = params_module.load_params(params_path).train
     configure_runtime(p.threads, p.deterministic, p.seed)
     folder = Path(data_dir)
-    names = read_class_names(folder)
+    names = read_labels(folder / LABELS_FILE)
     train, val = load_split(folder, "train"), load_split(folder, "val")
     strategy = make_strategy(p.strategy)
     with strategy.scope():

@@ -1,57 +1,122 @@
-"""The output checks catch what a stage could get wrong while still "succeeding"."""
+"""The output checks catch what a stage could get wrong while still "succeeding".
+
+Each bad case must fail with exactly one line that names the file at fault; the good
+cases (data and a small real export built here) must pass.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from mnist_pipeline.artifacts import save_array
-from mnist_pipeline.checks import check_export, check_metrics, check_prepared, shared_fraction
+from mnist_pipeline.artifacts import load_array, save_array, write_json
+from mnist_pipeline.checks import check_export, check_metrics, check_prepared
+from mnist_pipeline.data.datasets import CUSTOM, LABELS_FILE, SPLIT_FILES
+from mnist_pipeline.data.idx import write_idx_gz
+from mnist_pipeline.data.labels import write_labels
+from mnist_pipeline.data.pixels import to_floats
+from mnist_pipeline.data.raw import Split, load_splits
 from mnist_pipeline.evaluation.model_card import model_card
-from mnist_pipeline.params import load_params
-from tests.conftest import ROOT, synthetic_digits
+from mnist_pipeline.params import Params, load_params
+from tests.conftest import ROOT, set_params, write_dataset
+from tests.serving_fixtures import LABELS, TinySetup, tiny_setup  # noqa: F401 (a fixture)
+
+NAMES = [f"c{i}" for i in range(10)]
+VAL = 40  # the last raw training images become the val split
 
 
-def prepared(folder: Path, leak: bool = False) -> dict:
-    """A prepared-data folder like prepare writes, optionally with val copied from train."""
+def params_with(folder: Path, overrides: dict[str, dict[str, object]]) -> Params:
+    """The project's params with `overrides`: what a test relies on is set here, not read from the workspace."""
     folder.mkdir(parents=True, exist_ok=True)
-    images, labels = synthetic_digits(500, seed=3)
-    x, y = images.astype(np.float32) / 255.0, labels.astype(np.int32)
+    shutil.copy(ROOT / "params.yaml", folder / "params.yaml")
+    set_params(folder, overrides)
+    return load_params(folder / "params.yaml")
+
+
+def one_problem(problems: list[str], *expected: str) -> str:
+    """The single problem found, which must be one line and mention each of `expected`."""
+    assert len(problems) == 1, problems
+    assert "\n" not in problems[0], problems[0]
+    for text in expected:
+        assert text in problems[0], problems[0]
+    return problems[0]
+
+
+# --------------------------------------------------------------------------- prepared data
+
+
+def copy_train_image_into_test(images: np.ndarray, train_images: np.ndarray) -> np.ndarray:
+    copied = images.copy()
+    copied[7] = train_images[3]
+    return copied
+
+
+def prepare(root: Path, leak: bool = False, raw_duplicate: bool = False) -> tuple[Path, Path]:
+    """Raw IDX files and the prepared folder made from them; `leak` copies a train image into the
+    prepared test split, `raw_duplicate` into the raw test file (a duplicate the dataset itself holds)."""
+    raw_dir = write_dataset(root / "raw", train=240, test=60, names=NAMES)
+    raw, _ = load_splits(raw_dir, CUSTOM, tuple(NAMES))
+    train, test = raw["train"], raw["test"]
+    if raw_duplicate:
+        test = Split(copy_train_image_into_test(test.images, train.images), test.labels)
+        (raw_dir / SPLIT_FILES["test"][0]).write_bytes(write_idx_gz(test.images))
     splits = {
-        "train": (x[:300], y[:300]),
-        "val": (x[:50] if leak else x[300:350], y[300:350]),
-        "test": (x[350:], y[350:]),
+        "train": (train.images[:-VAL], train.labels[:-VAL]),
+        "val": (train.images[-VAL:], train.labels[-VAL:]),
+        "test": (copy_train_image_into_test(test.images, train.images) if leak else test.images, test.labels),
     }
-    for split, (images_, labels_) in splits.items():
-        save_array(folder / f"x_{split}.npy", images_)
-        save_array(folder / f"y_{split}.npy", labels_)
-    (folder / "labels.txt").write_text("".join(f"c{i}\n" for i in range(10)))
-    return {"counts": {split: len(labels_) for split, (_, labels_) in splits.items()}}
+    folder = root / "prepared"
+    for split, (images, labels) in splits.items():
+        save_array(folder / f"x_{split}.npy", to_floats(images))
+        save_array(folder / f"y_{split}.npy", labels.astype(np.int32))
+    write_labels(folder / LABELS_FILE, NAMES)
+    write_json(root / "data.json", {"counts": {split: len(labels) for split, (_, labels) in splits.items()}})
+    return folder, raw_dir
 
 
 def test_clean_prepared_data_passes(tmp_path: Path) -> None:
-    counts = prepared(tmp_path)
-    assert check_prepared(tmp_path, counts) == []
+    folder, raw_dir = prepare(tmp_path)
+    assert check_prepared(folder, tmp_path / "data.json", raw_dir, "custom") == []
 
 
-def test_leak_from_train_into_val_is_caught(tmp_path: Path) -> None:
-    counts = prepared(tmp_path, leak=True)
-    problems = check_prepared(tmp_path, counts)
-    assert any("val: 100.0% of its images are also in train" in p for p in problems), problems
+def test_one_test_image_leaked_into_train_is_caught(tmp_path: Path) -> None:
+    folder, raw_dir = prepare(tmp_path, leak=True)
+    one_problem(
+        check_prepared(folder, tmp_path / "data.json", raw_dir, "custom"),
+        f"{folder / 'x_test.npy'}: 1 of its images also occur in train or val, more than the 0 the raw files share",
+    )
 
 
-def test_counts_that_disagree_with_data_json_are_caught(tmp_path: Path) -> None:
-    counts = prepared(tmp_path)
-    counts["counts"]["test"] += 1
-    assert any("test: 150 examples, metrics/data.json says 151" in p for p in check_prepared(tmp_path, counts))
+def test_duplicates_already_in_the_raw_files_are_not_a_leak(tmp_path: Path) -> None:
+    """A dataset may hold the same image in train and test; prepare did not put it there."""
+    folder, raw_dir = prepare(tmp_path, raw_duplicate=True)
+    assert check_prepared(folder, tmp_path / "data.json", raw_dir, "custom") == []
 
 
-def test_shared_fraction_counts_exact_duplicates() -> None:
-    a = np.zeros((4, 2, 2), np.float32) + np.arange(4, dtype=np.float32)[:, None, None]
-    assert shared_fraction(a, a[:2]) == 1.0
-    assert shared_fraction(a, a[:2] + 10) == 0.0
+def test_val_image_copied_from_train_is_caught(tmp_path: Path) -> None:
+    folder, raw_dir = prepare(tmp_path)
+    x_val = load_array(folder / "x_val.npy").copy()
+    x_val[0] = load_array(folder / "x_train.npy")[0]
+    save_array(folder / "x_val.npy", x_val)
+    one_problem(check_prepared(folder, tmp_path / "data.json", raw_dir, "custom"), str(folder / "x_val.npy"), "leak")
+
+
+def test_a_count_that_disagrees_with_data_json_is_caught(tmp_path: Path) -> None:
+    folder, raw_dir = prepare(tmp_path)
+    summary = json.loads((tmp_path / "data.json").read_text())
+    summary["counts"]["test"] += 1
+    write_json(tmp_path / "data.json", summary)
+    one_problem(
+        check_prepared(folder, tmp_path / "data.json", raw_dir, "custom"),
+        f"{tmp_path / 'data.json'}: says test has 61 examples, {folder / 'x_test.npy'} holds 60",
+    )
+
+
+# --------------------------------------------------------------------------- metrics
 
 
 def metrics_dir(folder: Path, accuracy: float, classes: int = 10) -> Path:
@@ -74,33 +139,145 @@ def test_metrics_at_chance_level_are_caught(tmp_path: Path) -> None:
     assert len(problems) == 3 and all("not better than chance" in p for p in problems)
 
 
-def test_export_with_low_agreement_or_missing_files_is_caught(tmp_path: Path) -> None:
-    p = load_params(ROOT / "params.yaml").export
-    (tmp_path / "saved_model").mkdir()
-    (tmp_path / "saved_model" / "saved_model.pb").write_bytes(b"x")
-    for flavour in p.tflite:
-        (tmp_path / f"model_{flavour}.tflite").write_bytes(b"x")
-    (tmp_path / "labels.txt").write_text("a\n")
-    (tmp_path / "model_card.md").write_text("# card\n")
-    figures = {"agreement": 1.0, "accuracy": 0.9, "accuracy_drop": 0.0, "size_bytes": 1}
-    report = {"saved_model": figures, **{f"tflite_{f}": figures for f in p.tflite}}
-    assert check_export(tmp_path, report, p) == []
-    report["tflite_float32"] = {**figures, "agreement": 0.99}
-    (tmp_path / "model_card.md").unlink()
-    problems = check_export(tmp_path, report, p)
-    assert any("tflite_float32 agrees with Keras on 0.99" in x for x in problems)
-    assert any("model_card.md is missing" in x for x in problems)
+# --------------------------------------------------------------------------- exports
 
 
-def test_model_card_states_data_params_metrics_and_gate() -> None:
+@pytest.mark.parametrize("rate", [0.5, 0.88, 0.99, 0.9995])
+def test_tolerance_covers_sampling_noise_without_hiding_a_real_difference(rate: float) -> None:
+    """Draw many samples as the checks do: almost none may stray beyond the tolerance, and it is not loose."""
+    from mnist_pipeline.serving.scoring import SLACK_IMAGES, tolerance
+
+    population, size = 10_000, 2_000
+    outcomes = np.arange(population) < round(rate * population)  # exactly `rate` of them right
+    rng = np.random.default_rng(0)
+    deviations = np.array([abs(outcomes[rng.permutation(population)[:size]].mean() - rate) for _ in range(2_000)])
+    allowed = tolerance(rate, size, population)
+    assert np.mean(deviations > allowed) <= 0.001
+    assert allowed <= 2.0 * np.quantile(deviations, 0.999) + SLACK_IMAGES / size
+    assert tolerance(rate, population, population) == SLACK_IMAGES / population  # the whole split: no sampling
+
+
+def test_the_sample_is_fixed_distinct_and_the_whole_split_when_small() -> None:
+    from mnist_pipeline.serving.scoring import sample_indices
+
+    chosen = sample_indices(10_000, size=2_000)
+    assert len(np.unique(chosen)) == 2_000 and np.array_equal(chosen, sample_indices(10_000, size=2_000))
+    assert chosen.min() < 1_000 and chosen.max() >= 9_000  # spread over the split, not its first images
+    assert np.array_equal(sample_indices(300, size=2_000), np.arange(300))
+
+
+@pytest.fixture(scope="module")
+def export_params(tmp_path_factory: pytest.TempPathFactory) -> Params:
+    overrides = {"export": {"tflite": ["float32", "dynamic", "int8"], "min_agreement": 0.999, "max_int8_drop": 0.05}}
+    return params_with(tmp_path_factory.mktemp("params"), overrides)
+
+
+@pytest.fixture(scope="module")
+def good_export(tiny_setup: TinySetup, export_params: Params, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """models/export and metrics/export.json as the export stage writes them, for the tiny model."""
+    from mnist_pipeline.serving.export import save_saved_model
+    from mnist_pipeline.serving.layout import exported_models
+    from mnist_pipeline.serving.verify import verify_exports
+
+    root = tmp_path_factory.mktemp("good")
+    export_dir = root / "export"
+    save_saved_model(tiny_setup.model, export_dir / "saved_model")
+    for flavour, content in tiny_setup.tflite.items():
+        (export_dir / f"model_{flavour}.tflite").write_bytes(content)
+    write_labels(export_dir / LABELS_FILE, LABELS)
+    (export_dir / "model_card.md").write_text("# Model card\n")
+    reference = tiny_setup.keras_probabilities(tiny_setup.x_test).argmax(axis=-1)
+    exports = exported_models(export_params.export.tflite)
+    claims = verify_exports(exports, export_dir, tiny_setup.x_test, tiny_setup.y_test, reference, export_params.export)
+    write_json(root / "export.json", claims)
+    return root
+
+
+@pytest.fixture(scope="module")
+def sample(tiny_setup: TinySetup):
+    """Half of the tiny test split, drawn as the checks draw theirs."""
+    from mnist_pipeline.serving.scoring import Sample, sample_indices
+
+    chosen = sample_indices(len(tiny_setup.y_test), size=len(tiny_setup.y_test) // 2)
+    pixels = tiny_setup.x_test[chosen]
+    reference = tiny_setup.keras_probabilities(pixels).argmax(axis=-1)
+    return Sample(pixels, tiny_setup.y_test[chosen], reference, len(tiny_setup.y_test))
+
+
+def broken_copy(good: Path, target: Path) -> Path:
+    shutil.copytree(good, target)
+    return target
+
+
+def run_check(root: Path, sample, params: Params) -> list[str]:
+    return check_export(root / "export", root / "export.json", sample, len(LABELS), params.export)
+
+
+@pytest.mark.slow
+def test_a_real_export_passes(good_export: Path, sample, export_params: Params) -> None:
+    assert run_check(good_export, sample, export_params) == []
+
+
+@pytest.mark.slow
+def test_a_truncated_tflite_file_is_caught(good_export: Path, sample, export_params: Params, tmp_path: Path) -> None:
+    root = broken_copy(good_export, tmp_path / "root")
+    model = root / "export" / "model_int8.tflite"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+    one_problem(run_check(root, sample, export_params), f"{model}: cannot be loaded and run")
+
+
+@pytest.mark.slow
+def test_a_saved_model_of_another_model_is_caught(
+    good_export: Path, sample, export_params: Params, tiny_setup: TinySetup, tmp_path: Path
+) -> None:
+    from mnist_pipeline.model.quiet_tensorflow import keras
+    from mnist_pipeline.serving.export import save_saved_model
+
+    root = broken_copy(good_export, tmp_path / "root")
+    keras.utils.set_random_seed(7)
+    other = keras.models.clone_model(tiny_setup.model)  # same architecture, fresh weights
+    shutil.rmtree(root / "export" / "saved_model")
+    save_saved_model(other, root / "export" / "saved_model")
+    problems = run_check(root, sample, export_params)
+    assert problems and all(p.startswith(f"{root / 'export' / 'saved_model'}: ") for p in problems), problems
+    assert any("agreement" in p and "a different or broken model" in p for p in problems), problems
+
+
+@pytest.mark.slow
+def test_a_claim_the_model_does_not_meet_is_caught(
+    good_export: Path, sample, export_params: Params, tmp_path: Path
+) -> None:
+    root = broken_copy(good_export, tmp_path / "root")
+    claims = json.loads((root / "export.json").read_text())
+    claims["tflite_float32"]["accuracy"] = round(claims["tflite_float32"]["accuracy"] - 0.2, 6)
+    write_json(root / "export.json", claims)
+    one_problem(run_check(root, sample, export_params), "model_float32.tflite: accuracy", str(root / "export.json"))
+
+
+@pytest.mark.slow
+def test_claims_below_the_export_rules_are_caught(
+    good_export: Path, sample, export_params: Params, tmp_path: Path
+) -> None:
+    strict = params_with(tmp_path / "params", {"export": {"max_int8_drop": 0.0, "min_agreement": 1.0}})
+    root = broken_copy(good_export, tmp_path / "root")
+    claims = json.loads((root / "export.json").read_text())
+    claims["tflite_int8"]["accuracy_drop"] = 0.01
+    write_json(root / "export.json", claims)
+    one_problem(run_check(root, sample, strict), str(root / "export.json"), "tflite_int8: accuracy drop 0.0100")
+
+
+@pytest.mark.slow
+def test_labels_that_do_not_match_the_model_are_caught(
+    good_export: Path, sample, export_params: Params, tmp_path: Path
+) -> None:
+    root = broken_copy(good_export, tmp_path / "root")
+    write_labels(root / "export" / LABELS_FILE, LABELS[:-1])
+    one_problem(run_check(root, sample, export_params), f"{root / 'export' / LABELS_FILE}: 3 class names")
+
+
+def test_model_card_states_data_params_metrics_and_gate(tmp_path: Path) -> None:
     passed_accuracy = 0.9731
-    workspace = load_params(ROOT / "params.yaml")  # whatever experiment it holds: the values below are set here
-    params = workspace.model_copy(
-        update={
-            "data": workspace.data.model_copy(update={"seed": 123}),
-            "train": workspace.train.model_copy(update={"model": "mlp", "epochs": 7}),
-        }
-    )
+    params = params_with(tmp_path, {"train": {"model": "mlp", "epochs": 7}})
     data = {"dataset": "mnist", "num_classes": 2, "image_shape": [28, 28], "counts": {"train": 9, "val": 1, "test": 5}}
     evaluation = {
         "accuracy": passed_accuracy,
@@ -116,7 +293,6 @@ def test_model_card_states_data_params_metrics_and_gate() -> None:
     assert card.startswith("# Model card: mlp on mnist")
     for expected in (
         "train 9, val 1, test 5",
-        "seed 123",
         "| train.epochs | 7 |",
         "Accuracy **0.9731**",
         "| 0 | 1.0000 | 0.9500 |",

@@ -18,9 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mnist_pipeline.data.datasets import FILES, LABELS_FILE, SPLITS
+from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.data.prepared import summarize
 from mnist_pipeline.data.raw import Split
-from mnist_pipeline.data.split import make_splits, scale, stratified_split
+from mnist_pipeline.data.split import make_splits, stratified_split
 from mnist_pipeline.errors import DataError
 from tests.conftest import synthetic_digits, write_dataset
 
@@ -90,27 +91,6 @@ def test_stratified_split_properties(labels: np.ndarray, val_size: float, seed: 
     assert np.array_equal(train, again[0]) and np.array_equal(val, again[1])
 
 
-# ---------------------------------------------------------------------------- scale
-
-
-def test_scale_is_x_over_255_in_float32() -> None:
-    pixels = np.arange(256, dtype=np.uint8).reshape(16, 4, 4)
-    scaled = scale(pixels)
-    assert scaled.dtype == np.float32
-    assert scaled.shape == pixels.shape
-    assert scaled.min() == 0.0 and scaled.max() == 1.0
-    assert np.array_equal(scaled, pixels.astype(np.float32) / np.float32(255.0))
-    # the quickstart's `x / 255.0` (float64), as Keras then feeds it (float32): the same numbers
-    assert np.array_equal(scaled, (pixels / 255.0).astype(np.float32))
-    assert scaled[0, 0, 1] == np.float32(1 / 255)
-
-
-def test_scale_does_not_modify_its_input() -> None:
-    pixels = np.full((2, 3, 3), 255, dtype=np.uint8)
-    scale(pixels)
-    assert np.all(pixels == 255) and pixels.dtype == np.uint8
-
-
 # ---------------------------------------------------------------------------- make_splits and summarize
 
 
@@ -127,10 +107,10 @@ def test_make_splits_sizes_dtypes_and_content(raw: dict[str, Split]) -> None:
         assert x.dtype == np.float32 and x.shape[1:] == (28, 28) and len(x) == len(y)
         assert y.dtype == np.int32
     train_idx, val_idx = stratified_split(raw["train"].labels, 0.2, seed=1)
-    assert np.array_equal(splits["val"][0], scale(raw["train"].images[val_idx]))
+    assert np.array_equal(splits["val"][0], to_floats(raw["train"].images[val_idx]))
     assert np.array_equal(splits["val"][1], raw["train"].labels[val_idx])
     assert np.array_equal(splits["train"][1], raw["train"].labels[train_idx])
-    assert np.array_equal(splits["test"][0], scale(raw["test"].images))  # the test split is untouched
+    assert np.array_equal(splits["test"][0], to_floats(raw["test"].images))  # the test split is untouched
     assert np.array_equal(splits["test"][1], raw["test"].labels)
 
 
@@ -231,9 +211,9 @@ def test_cli_end_to_end(tmp_path: Path, raw_dir: Path) -> None:
     arrays = {p.stem: np.load(p, allow_pickle=False) for p in out.glob("*.npy")}
     images, labels = synthetic_digits(300, seed=1)
     train_idx, val_idx = stratified_split(labels, 0.1, seed=42)
-    assert np.array_equal(arrays["x_val"], scale(images[val_idx]))
+    assert np.array_equal(arrays["x_val"], to_floats(images[val_idx]))
     assert np.array_equal(arrays["y_train"], labels[train_idx].astype(np.int32))
-    assert np.array_equal(arrays["x_test"], scale(synthetic_digits(80, seed=2)[0]))
+    assert np.array_equal(arrays["x_test"], to_floats(synthetic_digits(80, seed=2)[0]))
     assert arrays["x_train"].dtype == np.float32 and arrays["y_train"].dtype == np.int32
     assert (out / LABELS_FILE).read_text(encoding="utf-8").splitlines() == NAMES
 
@@ -272,7 +252,7 @@ def test_cli_seed_changes_the_split(tmp_path: Path, raw_dir: Path) -> None:
     ("breakage", "fragment"),
     [
         ("missing-raw", "is missing; run the download stage first"),
-        ("no-labels-file", "cannot read class names"),
+        ("no-labels-file", "labels.txt is missing"),
         ("truncated", "gzip data is truncated"),
         ("wrong-dataset", "checksum mismatch for mnist"),
         ("tiny-val", "leaves an empty split"),

@@ -27,7 +27,7 @@ from mnist_pipeline.data.download import OfflineError
 from mnist_pipeline.data.idx import gunzip, write_idx, write_idx_gz
 from mnist_pipeline.data.raw import decode_file, load_splits
 from mnist_pipeline.data.sources import check_source, class_names, download, source_urls
-from mnist_pipeline.errors import DataError, DownloadError, ParamsError
+from mnist_pipeline.errors import DataError, ParamsError
 from tests.conftest import synthetic_digits, write_dataset
 from tests.http_server import ScriptedServer, closed_port_url, no_proxy, serve, server, sleeps  # noqa: F401 - fixtures
 
@@ -206,8 +206,16 @@ def test_class_names_direct(source: Path) -> None:
     (source / LABELS_FILE).unlink()
     assert class_names(CUSTOM, str(source), labels) == tuple(str(i) for i in range(10))
     (source / LABELS_FILE).write_text("\n  \n")
-    with pytest.raises(DownloadError, match=f"{LABELS_FILE} .* is empty"):
+    with pytest.raises(DataError, match=f"{LABELS_FILE} in .*: no class names in it"):
         class_names(CUSTOM, str(source), labels)
+
+
+def test_garbled_class_names_are_refused_not_replaced(source: Path, out: Path) -> None:
+    """A labels.txt saved as Latin-1 would otherwise put U+FFFD into the model card and `predict`."""
+    (source / LABELS_FILE).write_bytes("zero\nun\nd\xe9ux\n".encode("latin-1"))
+    with pytest.raises(DataError, match=f"{LABELS_FILE} in {source}: line 3 is not UTF-8"):
+        download(CUSTOM, str(source), out, progress=False)
+    assert not out.exists()
 
 
 # ---------------------------------------------------------------------------- the bad raw data battery

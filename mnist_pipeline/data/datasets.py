@@ -8,9 +8,6 @@ the content is the same.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
-from mnist_pipeline.errors import DataError
 
 SPLIT_FILES: dict[str, tuple[str, str]] = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -94,14 +91,3 @@ FASHION_MNIST = Dataset(
 CUSTOM = Dataset(name="custom", mirrors=(), sha256={}, sizes={}, class_names=())
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (MNIST, FASHION_MNIST, CUSTOM)}
-
-
-def read_class_names(folder: Path) -> tuple[str, ...]:
-    path = folder / LABELS_FILE
-    try:
-        names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read class names ({error})") from None
-    if not names:
-        raise DataError(f"{path}: no class names in it (expected one per line)")
-    return names

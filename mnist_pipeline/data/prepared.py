@@ -8,6 +8,7 @@ import numpy as np
 
 from mnist_pipeline.artifacts import atomic_path, load_array, save_array
 from mnist_pipeline.data.datasets import LABELS_FILE
+from mnist_pipeline.data.labels import write_labels
 
 
 def summarize(
@@ -36,7 +37,7 @@ def write_prepared(out: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]], 
         for split, (x, y) in splits.items():
             save_array(tmp / f"x_{split}.npy", x)
             save_array(tmp / f"y_{split}.npy", y)
-        (tmp / LABELS_FILE).write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+        write_labels(tmp / LABELS_FILE, names)
 
 
 def load_split(folder: Path, split: str, mmap: bool = False) -> tuple[np.ndarray, np.ndarray]:

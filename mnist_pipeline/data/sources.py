@@ -13,8 +13,9 @@ from pathlib import Path
 from mnist_pipeline.artifacts import atomic_path, write_json
 from mnist_pipeline.data.datasets import CHECKSUMS_FILE, FILES, LABELS_FILE, SPLIT_FILES, Dataset
 from mnist_pipeline.data.download import NotFoundError, OfflineError, fetch
+from mnist_pipeline.data.labels import parse_labels, write_labels
 from mnist_pipeline.data.raw import RawFile, check_shapes, check_split, decode_file
-from mnist_pipeline.errors import DownloadError, ParamsError
+from mnist_pipeline.errors import ParamsError
 
 URL_SCHEMES = ("http://", "https://", "file://")
 MAX_LABELS_BYTES = 1024**2
@@ -63,10 +64,7 @@ def class_names(dataset: Dataset, source: str, labels: list[RawFile]) -> tuple[s
     except NotFoundError:
         largest = max((int(f.array.max()) for f in labels if len(f.array)), default=0)
         return tuple(str(value) for value in range(largest + 1))
-    names = tuple(line.strip() for line in text.decode("utf-8", errors="replace").splitlines() if line.strip())
-    if not names:
-        raise DownloadError(f"{LABELS_FILE} in {source} is empty: put one class name per line, or remove it")
-    return names
+    return parse_labels(text, f"{LABELS_FILE} in {source}")
 
 
 def download(dataset: Dataset, source: str, out: Path, progress: bool = True) -> None:
@@ -91,5 +89,5 @@ def download(dataset: Dataset, source: str, out: Path, progress: bool = True) ->
         tmp.mkdir(parents=True)
         for filename, (data, _) in files.items():
             (tmp / filename).write_bytes(data)
-        (tmp / LABELS_FILE).write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
+        write_labels(tmp / LABELS_FILE, names)
         write_json(tmp / CHECKSUMS_FILE, {name: raw.sha256 for name, (_, raw) in files.items()})

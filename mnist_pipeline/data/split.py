@@ -1,4 +1,4 @@
-"""The prepared splits: a stratified, seeded validation split out of the training set, and pixel scaling.
+"""The prepared splits: a stratified, seeded validation split out of the training set, pixels scaled to [0, 1].
 
 The validation split is carved out of the *training* set, so the test split stays
 unseen until evaluate.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.data.raw import Split
 from mnist_pipeline.errors import DataError
 
@@ -25,11 +26,6 @@ def stratified_split(labels: np.ndarray, val_size: float, seed: int) -> tuple[np
     return train, val
 
 
-def scale(images: np.ndarray) -> np.ndarray:
-    """uint8 pixels to float32 in [0, 1], exactly as the seed program's `x / 255.0`."""
-    return images.astype(np.float32) / np.float32(255.0)
-
-
 def make_splits(raw: dict[str, Split], val_size: float, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     train_idx, val_idx = stratified_split(raw["train"].labels, val_size, seed)
     if len(train_idx) == 0 or len(val_idx) == 0:
@@ -38,7 +34,7 @@ def make_splits(raw: dict[str, Split], val_size: float, seed: int) -> dict[str, 
         )
     train = raw["train"]
     return {
-        "train": (scale(train.images[train_idx]), train.labels[train_idx].astype(np.int32)),
-        "val": (scale(train.images[val_idx]), train.labels[val_idx].astype(np.int32)),
-        "test": (scale(raw["test"].images), raw["test"].labels.astype(np.int32)),
+        "train": (to_floats(train.images[train_idx]), train.labels[train_idx].astype(np.int32)),
+        "val": (to_floats(train.images[val_idx]), train.labels[val_idx].astype(np.int32)),
+        "test": (to_floats(raw["test"].images), raw["test"].labels.astype(np.int32)),
     }

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from mnist_pipeline.data.pixels import to_pixels
+
 SCALE = 3
 PADDING = 8
 CAPTION_SIZE = 13
@@ -122,14 +124,6 @@ def png_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """Prepared [0, 1] floats back to pixels (exact: they were v / 255); uint8 passes through."""
-    images = np.asarray(images)
-    if images.dtype == np.uint8:
-        return images
-    return np.rint(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
-
-
 def gallery_png(
     images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, names: Sequence[str], count: int
 ) -> bytes:
@@ -143,7 +137,7 @@ def gallery_png(
     else:
         title = f"The {len(chosen)} most confident of {mistakes} mistakes ({share})"
     picture = render_gallery(
-        to_uint8(np.asarray(images)[chosen]),
+        to_pixels(np.asarray(images)[chosen]),
         [names[i] for i in labels[chosen]],
         [names[i] for i in predicted[chosen]],
         probabilities[chosen, predicted[chosen]].tolist(),

@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.artifacts import atomic_path
+from mnist_pipeline.data.pixels import to_pixels
 from mnist_pipeline.model.quiet_tensorflow import keras, tf
 from mnist_pipeline.native_stderr import native_stderr_silenced
 from mnist_pipeline.params import TFLITE_FLAVOURS, ExportParams
-from mnist_pipeline.serving.litert import PIXELS, PROBABILITIES, SIGNATURE
+from mnist_pipeline.serving.layout import ExportedModel, exported_models, is_quantised
+from mnist_pipeline.serving.litert import PIXELS, PROBABILITIES, SIGNATURE, TFLiteClassifier
 
 CLASS = "class"
 
@@ -107,6 +109,12 @@ def saved_model_predict(path: str | Path, pixels: np.ndarray) -> np.ndarray:
     return outputs[PROBABILITIES].numpy()
 
 
+def predict_exported(exported: ExportedModel, folder: Path, pixels: np.ndarray) -> np.ndarray:
+    """Probabilities from an exported model in `folder`, loaded as its clients load it (TensorFlow or LiteRT)."""
+    path = folder / exported.filename
+    return saved_model_predict(path, pixels) if exported.flavour is None else TFLiteClassifier(path).predict(pixels)
+
+
 def convert_tflite(model: keras.Model, flavour: str, representative: np.ndarray) -> bytes:
     """A TFLite flatbuffer of the serving signature.
 
@@ -121,7 +129,7 @@ def convert_tflite(model: keras.Model, flavour: str, representative: np.ndarray)
     with tempfile.TemporaryDirectory() as scratch:
         _write_saved_model(model, Path(scratch))
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch, signature_keys=[SIGNATURE])
-        if flavour in ("dynamic", "int8"):
+        if is_quantised(flavour):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if flavour == "int8":
             samples = _check_representative(representative, image_shape(model))
@@ -149,23 +157,19 @@ def _calibration_batches(samples: np.ndarray) -> Iterator[dict[str, np.ndarray]]
         yield {PIXELS: samples[index : index + 1]}
 
 
-def to_pixels(images: np.ndarray) -> np.ndarray:
-    """Prepared floats back to the uint8 pixels a client sends (exact: they were v / 255)."""
-    return np.rint(images * 255.0).astype(np.uint8)
-
-
 def representative(x_train: np.ndarray, count: int) -> np.ndarray:
     """Evenly spaced training images for int8 calibration: deterministic without another seed."""
     step = max(1, len(x_train) // count)
     return to_pixels(x_train[::step][:count])
 
 
-def build_exports(model: keras.Model, x_train: np.ndarray, tmp: Path, p: ExportParams) -> dict[str, Path]:
-    """Write every export into `tmp` (int8 calibrated on `x_train`); return the file (or folder) of each by name."""
-    paths = {"saved_model": tmp / "saved_model"}
-    save_saved_model(model, paths["saved_model"])
+def build_exports(model: keras.Model, x_train: np.ndarray, tmp: Path, p: ExportParams) -> list[ExportedModel]:
+    """Write every export into `tmp` (int8 calibrated on `x_train`); return what was written."""
     calibration = representative(x_train, p.representative_samples)
-    for flavour in p.tflite:
-        paths[f"tflite_{flavour}"] = tmp / f"model_{flavour}.tflite"
-        paths[f"tflite_{flavour}"].write_bytes(convert_tflite(model, flavour, calibration))
-    return paths
+    written = exported_models(p.tflite)
+    for exported in written:
+        if exported.flavour is None:
+            save_saved_model(model, tmp / exported.filename)
+        else:
+            (tmp / exported.filename).write_bytes(convert_tflite(model, exported.flavour, calibration))
+    return written

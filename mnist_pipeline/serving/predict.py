@@ -22,6 +22,7 @@ import click
 import numpy as np
 
 from mnist_pipeline.data.datasets import LABELS_FILE
+from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.errors import DataError, report_errors
 from mnist_pipeline.serving.images import InputError, load_inputs
 from mnist_pipeline.serving.litert import TFLiteClassifier
@@ -43,14 +44,11 @@ def open_model(path: Path) -> TFLiteClassifier:
     return classifier
 
 
-def read_labels(path: Path, num_classes: int, required: bool) -> list[str]:
-    """Class names, one per line; class numbers if the file is absent and was not asked for."""
+def model_labels(path: Path, num_classes: int, required: bool) -> list[str]:
+    """The model's class names from `path`; class numbers if the file is absent and was not asked for."""
     if not path.is_file() and not required:
         return [str(index) for index in range(num_classes)]
-    try:
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(f"{path}: cannot read class names ({error})") from None
+    names = list(read_labels(path))
     if len(names) != num_classes:
         raise DataError(f"{path}: has {len(names)} class names but the model has {num_classes} classes")
     return names
@@ -131,7 +129,7 @@ def main(model: Path, labels: Path | None, top_k: int, as_json: bool, inputs: tu
     any input failed.
     """
     classifier = open_model(model)
-    names = read_labels(labels or model.with_name(LABELS_FILE), classifier.num_classes, required=labels is not None)
+    names = model_labels(labels or model.with_name(LABELS_FILE), classifier.num_classes, required=labels is not None)
     k = min(top_k, classifier.num_classes)
     predictions: list[Prediction] = []
     errors: list[InputError] = []

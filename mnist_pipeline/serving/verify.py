@@ -13,8 +13,8 @@ import numpy as np
 
 from mnist_pipeline import params as params_module
 from mnist_pipeline.errors import GateError, PipelineError
-from mnist_pipeline.serving.export import saved_model_predict
-from mnist_pipeline.serving.litert import TFLiteClassifier
+from mnist_pipeline.serving.export import predict_exported
+from mnist_pipeline.serving.layout import ExportedModel
 
 
 def check_gate(accuracy: float, min_accuracy: float) -> None:
@@ -38,16 +38,16 @@ def score(
     }
 
 
-def check_export(name: str, figures: dict, p: params_module.ExportParams) -> None:
+def check_export(exported: ExportedModel, figures: dict, p: params_module.ExportParams) -> None:
     """Float exports must agree with Keras; quantised ones may differ but must not lose accuracy."""
-    quantised = name.endswith(("dynamic", "int8"))
-    if quantised and figures["accuracy_drop"] > p.max_int8_drop:
+    if exported.quantised and figures["accuracy_drop"] > p.max_int8_drop:
         raise PipelineError(
-            f"export {name}: accuracy drop {figures['accuracy_drop']:.4f} exceeds export.max_int8_drop {p.max_int8_drop}"
+            f"export {exported.name}: accuracy drop {figures['accuracy_drop']:.4f} "
+            f"exceeds export.max_int8_drop {p.max_int8_drop}"
         )
-    if not quantised and figures["agreement"] < p.min_agreement:
+    if not exported.quantised and figures["agreement"] < p.min_agreement:
         raise PipelineError(
-            f"export {name}: agrees with the Keras model on {figures['agreement']:.4f} of test images, "
+            f"export {exported.name}: agrees with the Keras model on {figures['agreement']:.4f} of test images, "
             f"below export.min_agreement {p.min_agreement}"
         )
 
@@ -56,17 +56,22 @@ def size_of(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def run_export(path: Path, pixels: np.ndarray) -> np.ndarray:
-    return saved_model_predict(path, pixels) if path.is_dir() else TFLiteClassifier(path).predict(pixels)
-
-
 def verify_exports(
-    paths: dict[str, Path], pixels: np.ndarray, labels: np.ndarray, reference: np.ndarray, p: params_module.ExportParams
+    exports: list[ExportedModel],
+    folder: Path,
+    pixels: np.ndarray,
+    labels: np.ndarray,
+    reference: np.ndarray,
+    p: params_module.ExportParams,
 ) -> dict[str, dict]:
-    """Run every export over the test pixels, score it against the Keras predictions `reference`, refuse a bad one."""
+    """Run every export in `folder` over the test pixels, score it against the Keras predictions `reference`,
+    refuse a bad one."""
     keras_accuracy = float(np.mean(reference == labels))
     report = {}
-    for name, path in paths.items():
-        report[name] = score(run_export(path, pixels), labels, reference, keras_accuracy, size_of(path))
-        check_export(name, report[name], p)
+    for exported in exports:
+        probabilities = predict_exported(exported, folder, pixels)
+        report[exported.name] = score(
+            probabilities, labels, reference, keras_accuracy, size_of(folder / exported.filename)
+        )
+        check_export(exported, report[exported.name], p)
     return report
