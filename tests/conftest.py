@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -32,6 +33,20 @@ def synthetic_digits(count: int, seed: int, num_classes: int = 10, size: int = 2
         distance = np.abs((rows - size / 2 - offset[0]) * np.cos(angle) - (cols - size / 2 - offset[1]) * np.sin(angle))
         images[index] += 200 * (distance < 2.0)
     return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.uint8)
+
+
+def tree_digests(root: Path, *paths: str) -> dict[str, str]:
+    """SHA-256 of every file under `root` (or only under its `paths`, files or folders), by POSIX path from `root`.
+
+    Equal results mean byte-identical trees; a missing path contributes nothing.
+    """
+    targets = [root / path for path in paths] or [root]
+    files = [file for target in targets for file in ([target] if target.is_file() else sorted(target.rglob("*")))]
+    return {
+        file.relative_to(root).as_posix(): hashlib.sha256(file.read_bytes()).hexdigest()
+        for file in files
+        if file.is_file()
+    }
 
 
 def write_dataset(folder: Path, train: int = 1200, test: int = 300, names: list[str] | None = None) -> Path:

@@ -14,27 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_pipeline.data.pixels import to_floats
+from tests.conftest import synthetic_digits
+
 NUM_CLASSES = 4
-LABELS = ("bar", "pole", "slash", "box")
+LABELS = ("horizontal", "falling", "vertical", "rising")  # the bars of `synthetic_digits` with 4 classes
 SIZE = 28
-
-
-def synthetic_digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Light-on-dark 28x28 uint8 "digits" of 4 shapes, shifted, dimmed and noisy: separable, not trivial."""
-    rng = np.random.default_rng(seed)
-    templates = np.zeros((NUM_CLASSES, SIZE, SIZE))
-    templates[0, 12:16, 6:22] = 1  # horizontal bar
-    templates[1, 6:22, 12:16] = 1  # vertical bar
-    for offset in range(-2, 2):  # diagonal stroke
-        templates[2][np.arange(6, 22), np.clip(np.arange(21, 5, -1) + offset, 0, SIZE - 1)] = 1
-    templates[3, 8:20, 8:20] = 1  # square outline
-    templates[3, 11:17, 11:17] = 0
-    labels = rng.integers(0, NUM_CLASSES, count)
-    images = np.empty((count, SIZE, SIZE))
-    for index, label in enumerate(labels):
-        shifted = np.roll(templates[label], tuple(rng.integers(-3, 4, 2)), axis=(0, 1))
-        images[index] = shifted * rng.uniform(120, 255) + rng.normal(0, 25, (SIZE, SIZE))
-    return np.clip(images, 0, 255).astype(np.uint8), labels
 
 
 @dataclass(frozen=True)
@@ -48,7 +33,7 @@ class TinySetup:
     def keras_probabilities(self, pixels: np.ndarray) -> np.ndarray:
         from mnist_pipeline.model.quiet_tensorflow import keras
 
-        logits = self.model.predict(pixels.astype(np.float32) / 255.0, verbose=0)
+        logits = self.model.predict(to_floats(pixels), verbose=0)
         return keras.ops.convert_to_numpy(keras.activations.softmax(logits))
 
 
@@ -58,8 +43,8 @@ def build_tiny_setup() -> TinySetup:
     from mnist_pipeline.serving import export as serving
 
     keras.utils.set_random_seed(0)
-    x_train, y_train = synthetic_digits(800, seed=1)
-    x_test, y_test = synthetic_digits(300, seed=2)
+    x_train, y_train = synthetic_digits(800, seed=1, num_classes=NUM_CLASSES, size=SIZE)
+    x_test, y_test = synthetic_digits(300, seed=2, num_classes=NUM_CLASSES, size=SIZE)
     model = keras.Sequential(
         [
             keras.Input((SIZE, SIZE)),
@@ -69,7 +54,7 @@ def build_tiny_setup() -> TinySetup:
         ]
     )
     model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x_train / 255.0, y_train, epochs=4, batch_size=32, verbose=0)
+    model.fit(to_floats(x_train), y_train, epochs=4, batch_size=32, verbose=0)
     tflite = {flavour: serving.convert_tflite(model, flavour, x_train[:200]) for flavour in serving.TFLITE_FLAVOURS}
     return TinySetup(model, x_train, x_test, y_test, tflite)
 

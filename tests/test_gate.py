@@ -8,7 +8,6 @@ export back.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -17,20 +16,14 @@ import pytest
 import yaml
 
 from mnist_pipeline.artifacts import PARTIAL_MARKER
-from tests.conftest import run, set_params
+from tests.conftest import run, set_params, tree_digests
 
 EXPORT_OUTPUTS = ("models/export", "metrics/export.json")
 
 
 def snapshot(project: Path) -> dict[str, str]:
     """SHA-256 of every file the export stage writes, by path."""
-    hashes = {}
-    for name in EXPORT_OUTPUTS:
-        path = project / name
-        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if file.is_file():
-                hashes[file.relative_to(project).as_posix()] = hashlib.sha256(file.read_bytes()).hexdigest()
-    return hashes
+    return tree_digests(project, *EXPORT_OUTPUTS)
 
 
 def leftovers(project: Path) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import BIN, copy_project, run, set_params
+from tests.conftest import BIN, copy_project, run, set_params, tree_digests
 
 pytestmark = pytest.mark.slow
 
@@ -24,16 +24,6 @@ OUTPUTS = ("data/raw", "data/prepared", "models", "metrics")
 
 def stages_run(output: str) -> list[str]:
     return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
-
-
-def digest_tree(project: Path, roots: tuple[str, ...] = OUTPUTS) -> dict[str, str]:
-    """SHA-256 of every file under the output folders, by relative path."""
-    digests = {}
-    for root in roots:
-        for path in sorted((project / root).rglob("*")):
-            if path.is_file():
-                digests[str(path.relative_to(project))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digests
 
 
 @pytest.fixture(scope="module")
@@ -104,16 +94,16 @@ def test_experiment_reruns_exactly_train_evaluate_export(workspace: Path) -> Non
 
 def test_same_params_give_identical_bytes(workspace: Path) -> None:
     """Bit-for-bit reproducibility on CPU: data, weights, metrics and exports."""
-    before = digest_tree(workspace)
+    before = tree_digests(workspace, *OUTPUTS)
     run(["dvc", "repro", "--force"], workspace)
-    after = digest_tree(workspace)
+    after = tree_digests(workspace, *OUTPUTS)
     changed = sorted(path for path in before if before[path] != after.get(path))
     assert not changed
     assert before.keys() == after.keys()
 
 
 def test_bad_param_fails_then_run_cache_restores_outputs(workspace: Path) -> None:
-    before = digest_tree(workspace, ("models", "metrics"))
+    before = tree_digests(workspace, "models", "metrics")
     set_params(workspace, {"train": {"epochs": 0}})
     failed = run(["dvc", "repro"], workspace, check=False)
     assert failed.returncode != 0
@@ -122,7 +112,7 @@ def test_bad_param_fails_then_run_cache_restores_outputs(workspace: Path) -> Non
     set_params(workspace, {"train": {"epochs": 2}})
     fixed = run(["dvc", "repro"], workspace)
     assert stages_run(fixed.stdout) == [], fixed.stdout
-    assert digest_tree(workspace, ("models", "metrics")) == before
+    assert tree_digests(workspace, "models", "metrics") == before
 
 
 def test_typo_in_set_param_is_rejected(workspace: Path) -> None:

@@ -23,7 +23,7 @@ from mnist_pipeline.data.prepared import summarize
 from mnist_pipeline.data.raw import Split
 from mnist_pipeline.data.split import make_splits, stratified_split
 from mnist_pipeline.errors import DataError
-from tests.conftest import synthetic_digits, write_dataset
+from tests.conftest import synthetic_digits, tree_digests, write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = [f"bar{i}" for i in range(10)]
@@ -232,11 +232,7 @@ def test_cli_outputs_are_byte_identical_across_runs(tmp_path: Path, raw_dir: Pat
     first = prepare(tmp_path, raw_dir, tmp_path / "a" / "prepared", tmp_path / "a" / "data.json")
     second = prepare(tmp_path, raw_dir, tmp_path / "b" / "prepared", tmp_path / "b" / "data.json")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-
-    def files(root: Path) -> dict[str, bytes]:
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-    a, b = files(tmp_path / "a"), files(tmp_path / "b")
+    a, b = tree_digests(tmp_path / "a"), tree_digests(tmp_path / "b")
     assert len(a) == 8 and a == b
 
 

@@ -6,25 +6,19 @@ A local folder stands in for S3, GCS or SSH: `dvc remote add`, `push`, `pull` an
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run, set_params
+from tests.conftest import run, set_params, tree_digests
 
 OUTPUT_FOLDERS = ("data", "models", "metrics")
 
 
 def snapshot(root: Path) -> dict[str, str]:
     """relative path -> SHA-256 of every file under the pipeline's output folders."""
-    return {
-        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for folder in OUTPUT_FOLDERS
-        for path in sorted((root / folder).rglob("*"))
-        if path.is_file()
-    }
+    return tree_digests(root, *OUTPUT_FOLDERS)
 
 
 def stages_run(output: str) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 
 from mnist_pipeline.serving import export as serving
 from mnist_pipeline.serving.predict import TFLiteClassifier
+from tests.conftest import tree_digests
 from tests.serving_fixtures import NUM_CLASSES, TinySetup, export_dir, tiny_setup  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,11 +25,6 @@ def run_python(code: str) -> str:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
-
-
-def tree_bytes(root: Path) -> dict[Path, bytes | None]:
-    """Every path under `root` with its content (None for a directory)."""
-    return {path.relative_to(root): path.read_bytes() if path.is_file() else None for path in root.rglob("*")}
 
 
 def test_the_tiny_model_is_not_degenerate(tiny_setup: TinySetup) -> None:
@@ -79,8 +75,8 @@ def test_saved_model_bytes_are_the_same_every_run(tiny_setup: TinySetup, tmp_pat
             save_saved_model(keras.saving.load_model({str(tmp_path / "model.keras")!r}), {str(tmp_path / run)!r})
             """
         )
-    first, second = tree_bytes(tmp_path / "first"), tree_bytes(tmp_path / "second")
-    assert Path("fingerprint.pb") in first and Path("saved_model.pb") in first
+    first, second = tree_digests(tmp_path / "first"), tree_digests(tmp_path / "second")
+    assert "fingerprint.pb" in first and "saved_model.pb" in first
     assert first.keys() == second.keys()
     assert [name for name in first if first[name] != second[name]] == []
 

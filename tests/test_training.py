@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.model.architectures import build_model, predict_logits
 from mnist_pipeline.model.quiet_tensorflow import keras, tf
 from mnist_pipeline.model.training import EpochResult, Trainer, configure_runtime, fit
@@ -32,7 +33,7 @@ def params(**overrides: object) -> TrainParams:
 
 def data(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     images, labels = synthetic_digits(count, seed)
-    return images.astype(np.float32) / 255.0, labels.astype(np.int32)
+    return to_floats(images), labels.astype(np.int32)
 
 
 @pytest.fixture(scope="module", autouse=True)
