@@ -41,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import BIN, ROOT, detect_dataset, log, machine, run, run_small, without_local_paths  # noqa: E402
 
+from mnist_pipeline.data.pixels import to_pixels  # noqa: E402
+
 BATCH = 1024
 SIGNATURE = "serving_default"
 FLAVOUR_ORDER = {"model_float32": 0, "model_dynamic": 1, "model_int8": 2}
@@ -63,7 +65,7 @@ def build_export(source: Path, scratch: Path) -> Path:
 def load_test_pixels(data: Path) -> tuple[np.ndarray, np.ndarray]:
     x_test = np.load(data / "x_test.npy")
     y_test = np.load(data / "y_test.npy")
-    return np.rint(x_test * 255.0).astype(np.uint8), y_test
+    return to_pixels(x_test), y_test
 
 
 # --------------------------------------------------------------------------- runtimes
@@ -342,7 +344,7 @@ def main() -> None:
             card = export / "model_card.md"
             what = f"the export in {args.export}" + (" (see its model_card.md)" if card.is_file() else "")
         log("cold starts")
-        first_image = np.rint(np.load(data / "x_test.npy", mmap_mode="r")[0] * 255.0).astype(np.uint8)
+        first_image = to_pixels(np.load(data / "x_test.npy", mmap_mode="r")[0])
         cold = cold_starts(export, first_image, args.cold, scratch)
         pixels, labels = load_test_pixels(data)
 

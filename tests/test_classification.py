@@ -122,20 +122,29 @@ def test_perfect_predictions_score_one() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 50), min_size=4, max_size=4), min_size=4, max_size=4))
-def test_scores_stay_in_range_and_match_the_definitions(rows: list[list[int]]) -> None:
+@given(
+    st.lists(st.lists(st.integers(0, 50), min_size=4, max_size=4), min_size=4, max_size=4),
+    st.permutations(range(4)),
+)
+def test_scores_are_rates_that_follow_their_class(rows: list[list[int]], order: list[int]) -> None:
+    """Properties any correct precision/recall/F1 has, without restating their formulas."""
     confusion = np.array(rows)
     scores = per_class_scores(confusion)
-    for k in range(4):
-        hits, predicted, support = confusion[k, k], confusion[:, k].sum(), confusion[k].sum()
-        precision = hits / predicted if predicted else 0.0
-        recall = hits / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        assert scores["precision"][k] == pytest.approx(precision)
-        assert scores["recall"][k] == pytest.approx(recall)
-        assert scores["f1"][k] == pytest.approx(f1)
-        assert 0.0 <= scores["f1"][k] <= 1.0
-    assert np.array_equal(scores["support"], confusion.sum(axis=1))
+    for name in ("precision", "recall", "f1"):
+        assert np.all((scores[name] >= 0) & (scores[name] <= 1)), name
+    # F1 is the harmonic mean of precision and recall: at least the smaller of the two, at
+    # most their geometric mean (so 0 if either is 0, unlike an arithmetic mean)
+    low = np.minimum(scores["precision"], scores["recall"])
+    geometric = np.sqrt(np.asarray(scores["precision"]) * np.asarray(scores["recall"]))
+    assert np.all(scores["f1"] >= low - 1e-12) and np.all(scores["f1"] <= geometric + 1e-12)
+    # rates, not counts: three times as many of every outcome changes nothing
+    tripled = per_class_scores(3 * confusion)
+    for name in ("precision", "recall", "f1"):
+        np.testing.assert_allclose(tripled[name], scores[name])
+    # renumbering the classes renumbers their scores, whatever the order
+    renumbered = per_class_scores(confusion[np.ix_(order, order)])
+    for name in ("precision", "recall", "f1", "support"):
+        np.testing.assert_allclose(renumbered[name], np.asarray(scores[name])[order])
 
 
 # ---------------------------------------------------------------------------- softmax and cross-entropy

@@ -34,9 +34,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageStat
 
+from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.evaluation.gallery import (
-    EMPTY_MESSAGE,
     gallery_png,
     most_confident_mistakes,
     png_bytes,
@@ -100,13 +100,12 @@ def test_gallery_png_is_deterministic_and_says_so_when_there_are_no_mistakes() -
     assert png_chunk_types(first) <= {b"IHDR", b"IDAT", b"IEND"}, "no timestamp or text chunks"
     assert Image.open(io.BytesIO(first)).size[0] > 4 * 3 * 28  # 4 columns of 3x tiles
 
-    perfect = gallery_png(images, labels, np.eye(10)[labels], names, count=12)
+    perfect = gallery_png(to_floats(images), labels, np.eye(10)[labels], names, count=12)
     picture = Image.open(io.BytesIO(perfect))
     picture.load()
     assert picture.width > 100 and ImageStat.Stat(picture.convert("L")).var[0] > 0
     assert render_gallery(np.zeros((0, 28, 28), np.uint8), [], [], [], columns=4).size == picture.size
     assert png_bytes(render_gallery(np.zeros((0, 28, 28), np.uint8), [], [], [], columns=4)) == perfect
-    assert "No misclassified" in EMPTY_MESSAGE
 
 
 def png_chunk_types(data: bytes) -> set[bytes]:
@@ -148,7 +147,7 @@ def test_plot_data_has_a_row_per_test_image_and_per_epoch(experiments: Path) -> 
         rows = list(csv.reader(handle))
     assert rows[0] == ["actual", "predicted"]
     assert len(rows) - 1 == test_count
-    names = (experiments / "data/prepared/labels.txt").read_text().split()
+    names = read_labels(experiments / "data/prepared/labels.txt")
     assert {cell for row in rows[1:] for cell in row} <= set(names)
 
     for split in ("train", "val"):
