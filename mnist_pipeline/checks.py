@@ -22,7 +22,7 @@ from mnist_pipeline.data.datasets import DATASETS, LABELS_FILE, SPLITS
 from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.data.leaks import check_leaks
 from mnist_pipeline.data.raw import load_splits
-from mnist_pipeline.errors import PipelineError, report_errors
+from mnist_pipeline.errors import DataError, PipelineError, report_errors
 from mnist_pipeline.serving.layout import exported_models
 
 if TYPE_CHECKING:  # TensorFlow is imported only by the checks that need it
@@ -137,6 +137,8 @@ def main(params_path: str) -> None:
     p = params_module.load_params(params_path)
     folder, metrics, model_path = Path("data/prepared"), Path("metrics"), Path("models/model.keras")
     num_classes = len(read_labels(folder / LABELS_FILE))
+    if not model_path.is_file():
+        raise DataError(f"{model_path} is missing; run the pipeline first (dvc repro)")
     model = load_model(model_path)
     checks: dict[str, Callable[[], list[str]]] = {
         "prepared data": lambda: check_prepared(

@@ -277,7 +277,7 @@ def test_labels_that_do_not_match_the_model_are_caught(
 
 def test_model_card_states_data_params_metrics_and_gate(tmp_path: Path) -> None:
     passed_accuracy = 0.9731
-    params = params_with(tmp_path, {"train": {"model": "mlp", "epochs": 7}})
+    params = params_with(tmp_path, {"train": {"model": "mlp", "epochs": 7}, "data": {"seed": 123}})
     data = {"dataset": "mnist", "num_classes": 2, "image_shape": [28, 28], "counts": {"train": 9, "val": 1, "test": 5}}
     evaluation = {
         "accuracy": passed_accuracy,
@@ -293,6 +293,7 @@ def test_model_card_states_data_params_metrics_and_gate(tmp_path: Path) -> None:
     assert card.startswith("# Model card: mlp on mnist")
     for expected in (
         "train 9, val 1, test 5",
+        "seed 123",
         "| train.epochs | 7 |",
         "Accuracy **0.9731**",
         "| 0 | 1.0000 | 0.9500 |",

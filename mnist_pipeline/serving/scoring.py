@@ -61,7 +61,7 @@ class Sample:
 
 
 def draw_sample(folder: Path, model: keras.Model) -> Sample:
-
+    """The sample of the prepared test split in `folder`, with the Keras `model`'s predictions for it."""
     x_test, y_test = load_array(folder / "x_test.npy", mmap=True), load_array(folder / "y_test.npy")
     chosen = sample_indices(len(y_test))
     images = np.asarray(x_test[chosen])
@@ -82,16 +82,16 @@ def compare(path: Path, measured: dict[str, float], claimed: dict, claims_path: 
     return problems
 
 
-# Anything loading a corrupt model may raise: LiteRT (ValueError), TensorFlow (OSError,
-# IndexError, its OpError), a missing signature (KeyError). Only the load-and-run is guarded.
-LOAD_ERRORS = (OSError, ValueError, RuntimeError, LookupError)
+# What loading a corrupt model raises: LiteRT a ValueError, TensorFlow an OSError, an
+# IndexError or one of its own OpErrors, a missing signature a KeyError. Only the
+# load-and-run is guarded, so a bug elsewhere in the checks still shows its traceback.
+LOAD_ERRORS = (OSError, ValueError, RuntimeError, LookupError, tf.errors.OpError)
 
 
 def score_export(
     export_dir: Path, exported: ExportedModel, claims: dict, claims_path: Path, sample: Sample
 ) -> list[str]:
     """Load one exported model, run it on the sample, and compare its accuracy and agreement with the claims."""
-
     path = export_dir / exported.filename
     if not path.exists():
         return [f"{path} is missing"]
@@ -99,7 +99,7 @@ def score_export(
         return [f"{claims_path}: no entry for {exported.name} ({path})"]
     try:
         probabilities = predict_exported(exported, export_dir, sample.pixels)
-    except (*LOAD_ERRORS, tf.errors.OpError) as error:
+    except LOAD_ERRORS as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         return [f"{path}: cannot be loaded and run ({reason})"]
     predicted = probabilities.argmax(axis=-1)
