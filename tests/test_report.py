@@ -32,7 +32,7 @@ from mnist_pipeline.evaluation.gallery import (
     png_bytes,
     render_gallery,
 )
-from tests.browser import chromium, find_chromium, rendered, vega_specs
+from tests.browser import RenderedPage, chromium, find_chromium, rendered, vega_specs
 from tests.conftest import FAST_EXPORT, ROOT, copy_project, run, synthetic_digits
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -187,7 +187,9 @@ def test_report_html_has_every_plot_with_both_experiments(experiments: Path) -> 
 
     show = vega_specs((experiments / "report/show/index.html").read_text())
     assert {row["rev"] for row in show[chart_id(show, "Loss")]["data"]["values"]} == {"workspace"}
-    images = re.findall(r'<img src="([^"]+)"', (experiments / "report/show/index.html").read_text())
+    page = RenderedPage(set())  # the page as written, not rendered: its <img> tags, not the scripts' text
+    page.feed((experiments / "report/show/index.html").read_text())
+    images = page.images
     assert [Path(src).name for src in images] == ["workspace_metrics_eval_misclassified.png"]
     shown = experiments / "report/show" / images[0]
     assert shown.read_bytes() == (experiments / "metrics/eval/misclassified.png").read_bytes()
