@@ -20,7 +20,15 @@ from dvc.repo import Repo
 from PIL import Image
 
 from mnist_pipeline.errors import DataError
-from mnist_pipeline.evaluation.report import REPORT_FILE, data_uri_bytes, demote, file_name, flatten, write_report
+from mnist_pipeline.evaluation.report import (
+    REPORT_FILE,
+    data_uri_bytes,
+    demote,
+    file_name,
+    flatten,
+    metrics_tables,
+    write_report,
+)
 
 STEPS, CLASSES = 7, ("shoe", "bag", "coat", "dress")
 CONFUSION = [(CLASSES[i % 3], CLASSES[(i * i) % 4]) for i in range(23)]
@@ -140,6 +148,7 @@ def test_report_refuses_unreadable_metrics(project: Path) -> None:
 def test_small_pieces() -> None:
     assert file_name(3, "Confusion matrix (test)", ".svg") == "03-confusion-matrix-test.svg"
     assert flatten({"a": 1, "b": {"c": 2, "d": {"e": "x"}}}) == [("a", 1), ("b.c", 2), ("b.d.e", "x")]
+    assert metrics_tables({"m.json": {"a|b": 1}}).endswith("| a\\|b | 1 |")
     assert demote("# A\ntext # not a heading\n## B\n") == "## A\ntext # not a heading\n### B\n"
     assert data_uri_bytes("data:image;base64," + base64.b64encode(b"\x89PNG").decode()) == b"\x89PNG"
     with pytest.raises(ValueError):

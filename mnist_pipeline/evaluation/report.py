@@ -96,11 +96,16 @@ def flatten(metrics: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [row for key, value in metrics.items() for row in flatten(value, f"{prefix}.{key}" if prefix else str(key))]
 
 
+def cell(value: Any) -> str:
+    """A Markdown table cell: a `|` in a class name must not split it."""
+    return str(value).replace("|", "\\|")
+
+
 def metrics_tables(files: dict[str, dict]) -> str:
     """One Markdown table per metrics file."""
     sections = []
     for path, metrics in files.items():
-        rows = "\n".join(f"| {key} | {value} |" for key, value in flatten(metrics))
+        rows = "\n".join(f"| {cell(key)} | {cell(value)} |" for key, value in flatten(metrics))
         sections.append(f"### `{path}`\n\n| metric | value |\n|---|---|\n{rows}")
     return "\n\n".join(sections)
 
