@@ -111,7 +111,7 @@ def metrics_tables(files: dict[str, dict]) -> str:
 
 
 def demote(markdown: str) -> str:
-    """Headings one level down, to nest a document (the model card) under a heading of the report."""
+    """Headings one level down: the model card's title becomes a section of the report."""
     return re.sub(r"^(#+) ", r"#\1 ", markdown, flags=re.M)
 
 
