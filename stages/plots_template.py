@@ -1,8 +1,8 @@
 """Stage plots_template: the page `dvc plots show` and `dvc plots diff` fill in, with Vega inlined.
 
-`.dvc/config` points DVC's `plots.html_template` at the file this writes, so the plots
-report renders without network (mnist_pipeline/evaluation/plots_template.py). It reads no
-data: it runs once, and again only when this code or the pinned vl-convert-python changes.
+Reads no data, only the installed vl-convert-python (pinned in pyproject.toml); writes
+metrics/plots_template.html, which `.dvc/config` names as DVC's `plots.html_template`,
+so that the plots report renders without network (mnist_pipeline/evaluation/plots_template.py).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Stage report: metrics/report/report.md, the run's metrics, charts (SVG), gallery and model card.
+"""Stage 6, report: the run as Markdown and pictures, for places that run no JavaScript.
 
-For places that run no JavaScript (a pull request, a CI job's artifacts): the same
-metrics and plots as `dvc metrics show` and `dvc plots show`, taken from dvc.yaml's
-definitions, the charts drawn by vl-convert without a browser
-(mnist_pipeline/evaluation/report.py).
+Reads dvc.yaml's metrics and plots (their data: metrics/*.json, metrics/train/plots/,
+metrics/eval/) and models/export/model_card.md; writes metrics/report/: report.md with
+the metrics as tables, every plot of `dvc plots show` as SVG drawn by vl-convert without
+a browser, the images among the plots (the misclassified gallery), and the model card
+with its verdicts (mnist_pipeline/evaluation/report.py).
 """
 
 from __future__ import annotations
