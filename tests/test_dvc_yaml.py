@@ -56,7 +56,7 @@ def test_code_deps_are_exactly_the_imported_modules(stage: str) -> None:
 
 
 def test_every_stage_runs_a_module_of_the_package() -> None:
-    assert list(STAGES) == ["download", "prepare", "train", "evaluate", "export"]
+    assert list(STAGES) == ["download", "prepare", "train", "evaluate", "export", "plots_template", "report"]
     for definition in STAGES.values():
         assert definition["cmd"].startswith("python -m stages.")
 
@@ -69,3 +69,35 @@ def test_top_level_metrics_are_stage_outputs() -> None:
         for out in definition.get(kind, [])
     }
     assert set(PIPELINE["metrics"]) <= outputs
+
+
+def covered(path: str, deps: list[str]) -> bool:
+    return any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in deps)
+
+
+def report_inputs(pipeline: dict) -> set[str]:
+    """What the report draws: every plot source and metrics file `dvc plots show` and `dvc metrics show` read."""
+    from dvc.repo.plots import infer_data_sources
+
+    plots = set()
+    for entry in pipeline.get("plots", []):
+        plot_id, config = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+        plots |= set(infer_data_sources(plot_id, config))
+    stage_metrics = {
+        next(iter(out)) if isinstance(out, dict) else out
+        for definition in pipeline["stages"].values()
+        for out in definition.get("metrics", [])
+    }
+    return plots | set(pipeline.get("metrics", [])) | stage_metrics
+
+
+def test_report_depends_on_every_plot_and_metric() -> None:
+    deps = STAGES["report"]["deps"]
+    missing = sorted(path for path in report_inputs(PIPELINE) if not covered(path, deps))
+    assert not missing, f"the report stage draws these but does not depend on them: {missing}"
+
+
+def test_report_inputs_check_sees_a_new_plot() -> None:
+    pipeline = {**PIPELINE, "plots": [*PIPELINE["plots"], {"Precision": {"y": {"metrics/precision.csv": "p"}}}]}
+    assert not covered("metrics/precision.csv", STAGES["report"]["deps"])
+    assert "metrics/precision.csv" in report_inputs(pipeline)

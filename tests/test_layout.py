@@ -8,7 +8,10 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-STAGE_MODULES = {"__init__.py", "download.py", "prepare.py", "train.py", "evaluate.py", "export.py"}
+STAGE_MODULES = {
+    "__init__.py",
+    *(f"{stage}.py" for stage in ("download", "prepare", "train", "evaluate", "export", "plots_template", "report")),
+}
 LIBRARY = ROOT / "mnist_pipeline"
 
 

@@ -18,7 +18,7 @@ from tests.conftest import BIN, copy_project, run, set_params, tree_digests
 
 pytestmark = pytest.mark.slow
 
-STAGES = ("download", "prepare", "train", "evaluate", "export")
+STAGES = ("download", "prepare", "train", "evaluate", "export", "plots_template", "report")
 OUTPUTS = ("data/raw", "data/prepared", "models", "metrics")
 
 
@@ -86,9 +86,9 @@ def test_noop_repro_runs_nothing(reproduced: Path) -> None:
     assert run(["dvc", "status"], reproduced).stdout.strip().endswith("up to date.")
 
 
-def test_experiment_reruns_exactly_train_evaluate_export(workspace: Path) -> None:
+def test_experiment_reruns_exactly_train_evaluate_export_report(workspace: Path) -> None:
     result = run(["dvc", "exp", "run", "--set-param", "train.epochs=1"], workspace)
-    assert stages_run(result.stdout) == ["train", "evaluate", "export"]
+    assert stages_run(result.stdout) == ["train", "evaluate", "export", "report"]
     assert json.loads((workspace / "metrics/train/metrics.json").read_text())["step"] == 1
 
 

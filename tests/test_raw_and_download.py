@@ -451,6 +451,8 @@ def test_offline_fails_fast_and_says_how_to_set_data_source(out: Path, sleeps: l
     assert TRAIN_IMAGES in message
     assert "http://mirror.invalid/" in message
     assert "data.source" in message and "--set-param data.source=" in message
+    assert "apt install dataset-fashion-mnist" in message, "the offline route to real data"
+    assert "--set-param data.dataset=fashion_mnist --set-param data.source=/usr/share/datasets/fashion-mnist" in message
     assert_nothing_written(out)
 
 

@@ -2,15 +2,12 @@
 `dvc plots show` / `dvc plots diff` report rendered by a real browser.
 
 The report test trains two experiments (hidden_units 128, then 64), renders the HTML in
-headless Chromium and checks the *rendered* page: every Vega chart drew its marks, the
-curves have a series per experiment, the confusion matrices add up to the test split,
-the gallery images load. The screenshot is kept as test-artifacts/plots-report.png.
-
-Chromium missing: the report test fails under CI (the `CI` variable set) and says how to
-install it, and is skipped elsewhere. The report loads Vega from cdn.jsdelivr.net; to run
-it offline, set DVC_PLOTS_SCRIPTS to a folder holding those files under the names the
-page asks for (`vega@5.20.2`, `vega-lite@5.2.0`, `vega-embed@6.18.2`: each package's
-minified build, what the CDN serves).
+headless Chromium with the network switched off (tests/browser.py) and checks the
+*rendered* page: every Vega chart drew its marks, the curves have a series per
+experiment, the confusion matrices add up to the test split, the gallery images load.
+The page draws nothing offline unless its Vega comes inlined from the project's
+`plots.html_template` (metrics/plots_template.html). The screenshot is kept as
+test-artifacts/plots-report.png.
 """
 
 from __future__ import annotations
@@ -18,17 +15,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import shutil
-import socket
 import struct
-import subprocess
-import tempfile
-from collections import Counter, defaultdict
-from html.parser import HTMLParser
+from collections import Counter
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -42,17 +33,12 @@ from mnist_pipeline.evaluation.gallery import (
     png_bytes,
     render_gallery,
 )
+from tests.browser import RenderedPage, chromium, find_chromium, rendered, vega_specs
 from tests.conftest import FAST_EXPORT, ROOT, copy_project, run, synthetic_digits
 
 ARTIFACTS = ROOT / "test-artifacts"
 EPOCHS = 3
 BASELINE, SMALL = "HEAD", "small"  # the two revisions the diff report compares
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-INSTALL_CHROMIUM = (
-    "headless Chromium is needed to render the `dvc plots` report: install it "
-    "(Debian/Ubuntu: `apt-get update && apt-get install -y chromium`) or put its path in $CHROMIUM"
-)
-SCRIPTS_ENV = "DVC_PLOTS_SCRIPTS"
 
 
 # --- the gallery, on its own (fast) ---
@@ -178,14 +164,6 @@ def test_exp_show_columns_have_the_params_and_test_figures(experiments: Path) ->
     assert float(by_name[SMALL]["loss"]) == pytest.approx(evaluation["loss"])
 
 
-def vega_specs(html: str) -> dict[str, dict]:
-    """The Vega-Lite spec of every chart in a `dvc plots` page, by the id of its div."""
-    specs = {}
-    for match in re.finditer(r"var spec = (\{.*?\});\s*vegaEmbed\('#([^']+)'", html, re.S):
-        specs[match.group(2)] = json.loads(match.group(1))
-    return specs
-
-
 def chart_id(specs: dict[str, dict], title: str) -> str:
     for name, spec in specs.items():
         if (spec.get("title") or {}).get("text") == title:
@@ -209,129 +187,22 @@ def test_report_html_has_every_plot_with_both_experiments(experiments: Path) -> 
 
     show = vega_specs((experiments / "report/show/index.html").read_text())
     assert {row["rev"] for row in show[chart_id(show, "Loss")]["data"]["values"]} == {"workspace"}
-    images = re.findall(r'<img src="([^"]+)"', (experiments / "report/show/index.html").read_text())
+    page = RenderedPage(set())  # the page as written, not rendered: its <img> tags, not the scripts' text
+    page.feed((experiments / "report/show/index.html").read_text())
+    images = page.images
     assert [Path(src).name for src in images] == ["workspace_metrics_eval_misclassified.png"]
     shown = experiments / "report/show" / images[0]
     assert shown.read_bytes() == (experiments / "metrics/eval/misclassified.png").read_bytes()
 
 
-# --- the report in a browser ---
-
-
-def unavailable(message: str) -> None:
-    """A missing browser or script is a failure in CI, where it must be there, and a skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
-
-
-def find_chromium() -> str:
-    candidates = [os.environ.get("CHROMIUM", "")] + [shutil.which(name) or "" for name in CHROMIUM_NAMES]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    unavailable(INSTALL_CHROMIUM)
-    raise AssertionError("unreachable")
-
-
-def reachable(url: str) -> bool:
-    host = urlparse(url).hostname or ""
-    try:
-        with socket.create_connection((host, 443), timeout=5):
-            return True
-    except OSError:
-        return False
-
-
-def renderable(page: Path) -> Path:
-    """A copy of a `dvc plots` page that Chromium can render here, drawing Vega charts as SVG.
-
-    SVG (instead of vega-embed's default canvas) puts every mark in the DOM, with an
-    ARIA label naming its data, so the test can read what was drawn. Scripts come from
-    $DVC_PLOTS_SCRIPTS when it has them, else from the CDN the page names.
-    """
-    html = page.read_text()
-    html, charts = re.subn(r"vegaEmbed\('(#[^']+)', spec\);", r"vegaEmbed('\1', spec, {renderer: 'svg'});", html)
-    assert charts, "no vegaEmbed calls found: has the dvc plots HTML changed?"
-    local = Path(os.environ[SCRIPTS_ENV]) if os.environ.get(SCRIPTS_ENV) else None
-    for url in re.findall(r'<script src="(https?://[^"]+)"', html):
-        name = url.rstrip("/").rsplit("/", 1)[-1]
-        if local is not None and (local / name).is_file():
-            html = html.replace(f'src="{url}"', f'src="{(local / name).resolve().as_uri()}"')
-        elif not reachable(url):
-            unavailable(
-                f"the report loads {url}, which cannot be reached from here; to render it offline put "
-                f"{name} (the package's minified build) in a folder and set {SCRIPTS_ENV} to it"
-            )
-    copy = page.with_name("rendered.html")
-    copy.write_text(html)
-    return copy
-
-
-def chromium(browser: str, page: Path, *options: str) -> subprocess.CompletedProcess:
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        args = [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=10000",
-            *options,
-            page.resolve().as_uri(),
-        ]
-        result = subprocess.run(args, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, f"chromium failed ({result.returncode}):\n{result.stderr[-3000:]}"
-    return result
-
-
-class RenderedPage(HTMLParser):
-    """What the browser drew, by chart: SVG/canvas elements, ARIA-labelled marks, images."""
-
-    def __init__(self, chart_ids: set[str]) -> None:
-        super().__init__()
-        self.chart_ids = chart_ids
-        self.current = ""
-        self.surfaces: Counter[str] = Counter()
-        self.marks: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        self.images: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        if tag == "div" and attributes.get("id") in self.chart_ids:
-            self.current = attributes["id"] or ""
-        if tag in ("svg", "canvas") and self.current:
-            self.surfaces[self.current] += 1
-        if "aria-roledescription" in attributes and self.current:
-            role, label = attributes["aria-roledescription"] or "", attributes.get("aria-label") or ""
-            self.marks[self.current].append((role, label))
-        if tag == "img":
-            self.images.append(attributes.get("src") or "")
-
-    def labels(self, chart: str, role: str) -> list[str]:
-        return [label for kind, label in self.marks[chart] if kind == role]
-
-
-def rendered(browser: str, page: Path) -> tuple[RenderedPage, dict[str, dict]]:
-    specs = vega_specs(page.read_text())
-    dom = chromium(browser, page, "--dump-dom").stdout
-    parsed = RenderedPage(set(specs))
-    parsed.feed(dom)
-    not_drawn = [name for name in specs if not parsed.surfaces[name]]
-    assert not not_drawn, f"Vega drew nothing for {not_drawn}; browser output ends:\n{dom[-2000:]}"
-    return parsed, specs
+# --- the report in a browser, offline ---
 
 
 @pytest.mark.slow
 def test_report_renders_both_experiments_in_a_browser(experiments: Path) -> None:
     browser = find_chromium()
     test_count = len(np.load(experiments / "data/prepared/y_test.npy"))
-    diff = renderable(experiments / "report/diff/index.html")
+    diff = experiments / "report/diff/index.html"
     page, specs = rendered(browser, diff)
 
     for title, metric in (("Loss", "loss"), ("Accuracy", "accuracy")):
@@ -367,5 +238,5 @@ def test_report_renders_both_experiments_in_a_browser(experiments: Path) -> None
     histogram = picture.histogram()
     assert sum(histogram[:200]) > 0.02 * picture.width * picture.height, "almost nothing drawn in the screenshot"
 
-    single, _ = rendered(browser, renderable(experiments / "report/show/index.html"))
+    single, _ = rendered(browser, experiments / "report/show/index.html")
     assert [Path(src).name for src in single.images] == ["workspace_metrics_eval_misclassified.png"]

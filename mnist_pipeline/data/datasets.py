@@ -88,6 +88,10 @@ FASHION_MNIST = Dataset(
     ),
 )
 
+# Real data without internet: Debian and Ubuntu package Fashion-MNIST (the four .gz files, recompressed).
+FASHION_MNIST_DEB = "dataset-fashion-mnist"
+FASHION_MNIST_DEB_DIR = "/usr/share/datasets/fashion-mnist"
+
 CUSTOM = Dataset(name="custom", mirrors=(), sha256={}, sizes={}, class_names=())
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (MNIST, FASHION_MNIST, CUSTOM)}

@@ -11,7 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnist_pipeline.artifacts import atomic_path, write_json
-from mnist_pipeline.data.datasets import CHECKSUMS_FILE, FILES, LABELS_FILE, SPLIT_FILES, Dataset
+from mnist_pipeline.data.datasets import (
+    CHECKSUMS_FILE,
+    FASHION_MNIST,
+    FASHION_MNIST_DEB,
+    FASHION_MNIST_DEB_DIR,
+    FILES,
+    LABELS_FILE,
+    SPLIT_FILES,
+    Dataset,
+)
 from mnist_pipeline.data.download import NotFoundError, OfflineError, fetch
 from mnist_pipeline.data.labels import parse_labels, write_labels
 from mnist_pipeline.data.raw import RawFile, check_shapes, check_split, decode_file
@@ -76,7 +85,9 @@ def download(dataset: Dataset, source: str, out: Path, progress: bool = True) ->
     except OfflineError as error:
         raise OfflineError(
             f"{error}. No network? Put the four .gz files in a folder and point data.source at it: "
-            "dvc exp run --set-param data.source=/path/to/folder (or edit params.yaml)"
+            "dvc exp run --set-param data.source=/path/to/folder (or edit params.yaml). "
+            f"On Debian/Ubuntu, `apt install {FASHION_MNIST_DEB}` installs Fashion-MNIST for that: "
+            f"dvc exp run --set-param data.dataset={FASHION_MNIST.name} --set-param data.source={FASHION_MNIST_DEB_DIR}"
         ) from None
     names = class_names(dataset, source, [files[labels][1] for _, labels in SPLIT_FILES.values()])
     check_shapes(
