@@ -26,6 +26,7 @@ SIZE = 28
 class TinySetup:
     model: object  # a keras.Model: [N, 28, 28] float in [0, 1] -> logits [N, 4]
     x_train: np.ndarray
+    y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     tflite: dict[str, bytes]  # flavour -> flatbuffer
@@ -56,7 +57,7 @@ def build_tiny_setup() -> TinySetup:
     model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(to_floats(x_train), y_train, epochs=4, batch_size=32, verbose=0)
     tflite = {flavour: serving.convert_tflite(model, flavour, x_train[:200]) for flavour in serving.TFLITE_FLAVOURS}
-    return TinySetup(model, x_train, x_test, y_test, tflite)
+    return TinySetup(model, x_train, y_train, x_test, y_test, tflite)
 
 
 @dataclass(frozen=True)

@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
-from mnist_pipeline.artifacts import load_array, save_array, write_json
-from mnist_pipeline.checks import check_export, check_metrics, check_prepared
-from mnist_pipeline.data.datasets import CUSTOM, LABELS_FILE, SPLIT_FILES
+from mnist_pipeline.artifacts import load_array, save_array, write_bytes, write_json
+from mnist_pipeline.checks import check_export, check_metrics, check_prepared, main
+from mnist_pipeline.data.datasets import FILES, LABELS_FILE
 from mnist_pipeline.data.idx import write_idx_gz
 from mnist_pipeline.data.labels import write_labels
 from mnist_pipeline.data.pixels import to_floats
-from mnist_pipeline.data.raw import Split, load_splits
+from mnist_pipeline.data.raw import Split
 from mnist_pipeline.evaluation.model_card import model_card
 from mnist_pipeline.params import Params, load_params
-from tests.conftest import ROOT, set_params, write_dataset
+from tests.conftest import ROOT, set_params, synthetic_digits
 from tests.serving_fixtures import LABELS, TinySetup, tiny_setup  # noqa: F401 (a fixture)
 
 NAMES = [f"c{i}" for i in range(10)]
+RAW, PREPARED, DATA_JSON = "data/raw/custom", "data/prepared", "metrics/data.json"
 VAL = 40  # the last raw training images become the val split
 
 
@@ -55,64 +58,74 @@ def copy_train_image_into_test(images: np.ndarray, train_images: np.ndarray) -> 
     return copied
 
 
-def prepare(root: Path, leak: bool = False, raw_duplicate: bool = False) -> tuple[Path, Path]:
-    """Raw IDX files and the prepared folder made from them; `leak` copies a train image into the
-    prepared test split, `raw_duplicate` into the raw test file (a duplicate the dataset itself holds)."""
-    raw_dir = write_dataset(root / "raw", train=240, test=60, names=NAMES)
-    raw, _ = load_splits(raw_dir, CUSTOM, tuple(NAMES))
-    train, test = raw["train"], raw["test"]
-    if raw_duplicate:
-        test = Split(copy_train_image_into_test(test.images, train.images), test.labels)
-        (raw_dir / SPLIT_FILES["test"][0]).write_bytes(write_idx_gz(test.images))
+def write_data(root: Path, train: Split, test: Split, names: Sequence[str], leak: bool = False) -> None:
+    """data/raw/custom, data/prepared and metrics/data.json under `root`, laid out as the pipeline writes them;
+    `leak` copies a train image into the prepared test split."""
+    raw_dir = root / RAW
+    for filename, array in zip(FILES, (train.images, train.labels, test.images, test.labels)):
+        write_bytes(raw_dir / filename, write_idx_gz(array))
+    write_labels(raw_dir / LABELS_FILE, names)
     splits = {
         "train": (train.images[:-VAL], train.labels[:-VAL]),
         "val": (train.images[-VAL:], train.labels[-VAL:]),
         "test": (copy_train_image_into_test(test.images, train.images) if leak else test.images, test.labels),
     }
-    folder = root / "prepared"
     for split, (images, labels) in splits.items():
-        save_array(folder / f"x_{split}.npy", to_floats(images))
-        save_array(folder / f"y_{split}.npy", labels.astype(np.int32))
-    write_labels(folder / LABELS_FILE, NAMES)
-    write_json(root / "data.json", {"counts": {split: len(labels) for split, (_, labels) in splits.items()}})
-    return folder, raw_dir
+        save_array(root / PREPARED / f"x_{split}.npy", to_floats(images))
+        save_array(root / PREPARED / f"y_{split}.npy", labels.astype(np.int32))
+    write_labels(root / PREPARED / LABELS_FILE, names)
+    write_json(root / DATA_JSON, {"counts": {split: len(labels) for split, (_, labels) in splits.items()}})
+
+
+def prepare(root: Path, leak: bool = False, raw_duplicate: bool = False) -> Path:
+    """Generated data as the pipeline lays it out; `raw_duplicate` puts a train image in the raw test file too
+    (a duplicate the dataset itself holds). Returns the prepared folder."""
+    train, test = Split(*synthetic_digits(240, seed=1)), Split(*synthetic_digits(60, seed=2))
+    if raw_duplicate:
+        test = Split(copy_train_image_into_test(test.images, train.images), test.labels)
+    write_data(root, train, test, NAMES, leak)
+    return root / PREPARED
+
+
+def check_data(root: Path) -> list[str]:
+    return check_prepared(root / PREPARED, root / DATA_JSON, root / RAW, "custom")
 
 
 def test_clean_prepared_data_passes(tmp_path: Path) -> None:
-    folder, raw_dir = prepare(tmp_path)
-    assert check_prepared(folder, tmp_path / "data.json", raw_dir, "custom") == []
+    prepare(tmp_path)
+    assert check_data(tmp_path) == []
 
 
 def test_one_test_image_leaked_into_train_is_caught(tmp_path: Path) -> None:
-    folder, raw_dir = prepare(tmp_path, leak=True)
+    folder = prepare(tmp_path, leak=True)
     one_problem(
-        check_prepared(folder, tmp_path / "data.json", raw_dir, "custom"),
+        check_data(tmp_path),
         f"{folder / 'x_test.npy'}: 1 of its images also occur in train or val, more than the 0 the raw files share",
     )
 
 
 def test_duplicates_already_in_the_raw_files_are_not_a_leak(tmp_path: Path) -> None:
     """A dataset may hold the same image in train and test; prepare did not put it there."""
-    folder, raw_dir = prepare(tmp_path, raw_duplicate=True)
-    assert check_prepared(folder, tmp_path / "data.json", raw_dir, "custom") == []
+    prepare(tmp_path, raw_duplicate=True)
+    assert check_data(tmp_path) == []
 
 
 def test_val_image_copied_from_train_is_caught(tmp_path: Path) -> None:
-    folder, raw_dir = prepare(tmp_path)
+    folder = prepare(tmp_path)
     x_val = load_array(folder / "x_val.npy").copy()
     x_val[0] = load_array(folder / "x_train.npy")[0]
     save_array(folder / "x_val.npy", x_val)
-    one_problem(check_prepared(folder, tmp_path / "data.json", raw_dir, "custom"), str(folder / "x_val.npy"), "leak")
+    one_problem(check_data(tmp_path), str(folder / "x_val.npy"), "leak")
 
 
 def test_a_count_that_disagrees_with_data_json_is_caught(tmp_path: Path) -> None:
-    folder, raw_dir = prepare(tmp_path)
-    summary = json.loads((tmp_path / "data.json").read_text())
+    folder = prepare(tmp_path)
+    summary = json.loads((tmp_path / DATA_JSON).read_text())
     summary["counts"]["test"] += 1
-    write_json(tmp_path / "data.json", summary)
+    write_json(tmp_path / DATA_JSON, summary)
     one_problem(
-        check_prepared(folder, tmp_path / "data.json", raw_dir, "custom"),
-        f"{tmp_path / 'data.json'}: says test has 61 examples, {folder / 'x_test.npy'} holds 60",
+        check_data(tmp_path),
+        f"{tmp_path / DATA_JSON}: says test has 61 examples, {folder / 'x_test.npy'} holds 60",
     )
 
 
@@ -273,6 +286,39 @@ def test_labels_that_do_not_match_the_model_are_caught(
     root = broken_copy(good_export, tmp_path / "root")
     write_labels(root / "export" / LABELS_FILE, LABELS[:-1])
     one_problem(run_check(root, sample, export_params), f"{root / 'export' / LABELS_FILE}: 3 class names")
+
+
+@pytest.mark.slow
+def test_the_command_passes_a_good_run_and_fails_a_broken_one_line_per_problem(
+    tiny_setup: TinySetup, good_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`python -m mnist_pipeline.checks` in a project holding every output of a (tiny) run."""
+    from mnist_pipeline.model.architectures import save_model
+
+    overrides = {"data": {"dataset": "custom", "source": str(tmp_path)}, "export": {"max_int8_drop": 0.05}}
+    params_with(tmp_path, overrides)
+    write_data(
+        tmp_path, Split(tiny_setup.x_train, tiny_setup.y_train), Split(tiny_setup.x_test, tiny_setup.y_test), LABELS
+    )
+    save_model(tiny_setup.model, tmp_path / "models" / "model.keras")
+    shutil.copytree(good_export / "export", tmp_path / "models" / "export")
+    shutil.copy(good_export / "export.json", tmp_path / "metrics" / "export.json")
+    metrics_dir(tmp_path / "metrics", 0.9, classes=len(LABELS))
+    monkeypatch.chdir(tmp_path)
+    good = CliRunner().invoke(main, [])
+    assert good.exit_code == 0 and good.output.count("ok  ") == 4, good.output
+
+    model = Path("models/export/model_dynamic.tflite")
+    model.write_bytes(model.read_bytes()[:1000])
+    broken = CliRunner().invoke(main, [])
+    assert broken.exit_code == 1
+    assert broken.output.splitlines() == [
+        "ok   prepared data",
+        "ok   model",
+        "ok   metrics",
+        "FAIL export",
+        f"     - {model}: cannot be loaded and run (The model is not a valid Flatbuffer buffer)",
+    ]
 
 
 def test_model_card_states_data_params_metrics_and_gate(tmp_path: Path) -> None:
