@@ -110,6 +110,13 @@ def test_duplicates_already_in_the_raw_files_are_not_a_leak(tmp_path: Path) -> N
     assert check_data(tmp_path) == []
 
 
+def test_a_val_image_the_raw_training_file_already_repeats_is_not_a_leak(tmp_path: Path) -> None:
+    images, labels = synthetic_digits(240, seed=1)
+    images[-1] = images[0]  # the last image goes to val, the first to train
+    write_data(tmp_path, Split(images, labels), Split(*synthetic_digits(60, seed=2)), NAMES)
+    assert check_data(tmp_path) == []
+
+
 def test_val_image_copied_from_train_is_caught(tmp_path: Path) -> None:
     folder = prepare(tmp_path)
     x_val = load_array(folder / "x_val.npy").copy()
