@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import click
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.constructor import SafeConstructor
@@ -39,6 +39,17 @@ STRATEGIES: tuple[str, ...] = typing.get_args(Strategy)
 TFLITE_FLAVOURS: tuple[str, ...] = typing.get_args(TFLiteFlavour)
 
 
+def _a_folder(source: str) -> str:
+    """data.source is a dependency in dvc.yaml, so it must be a path DVC can hash without the network."""
+    if not source:
+        raise PydanticCustomError("not_allowed", "expected a folder: data/mirrors for the public mirrors")
+    if "://" in source:
+        raise PydanticCustomError(
+            "not_allowed", "expected a folder, not a URL: put the URL prefix in a <dataset>.txt file in a folder"
+        )
+    return source
+
+
 def _no_repeats(values: list[str]) -> list[str]:
     if len(set(values)) != len(values):
         raise PydanticCustomError("repeated", "a value is listed twice")
@@ -53,8 +64,8 @@ class _Group(BaseModel):
 
 class DataParams(_Group):
     dataset: Dataset = Field(description="mnist | fashion_mnist | custom (your own IDX files in data.source)")
-    source: Annotated[str, BeforeValidator(lambda value: "" if value is None else value)] = Field(
-        description='"" = the public mirrors; else a folder or URL prefix holding the four .gz files'
+    source: Annotated[str, AfterValidator(_a_folder)] = Field(
+        description="a folder: the four .gz files, or <dataset>.txt listing URL prefixes (data/mirrors: the public ones)"
     )
     val_size: float = Field(gt=0.0, le=0.5, description="fraction of the training set held out for validation")
     seed: int = Field(ge=0, le=SEED_MAX, description="seeds the validation split")
@@ -188,6 +199,8 @@ def _describe(error: ErrorDetails) -> str:
         return f"{key} = {_show(value)} is not allowed: expected a finite number"
     if kind in ("list_type", "too_short"):
         return f"{key} = {_show(value)} is not allowed: expected a non-empty list of {', '.join(choices)}"
+    if kind == "not_allowed":
+        return f"{key} = {_show(value)} is not allowed: {error['msg']}"
     if kind == "repeated":
         return f"{key} = {value} lists a value twice"
     if kind == "literal_error" and isinstance(value, str):

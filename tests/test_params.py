@@ -97,10 +97,6 @@ def test_an_int_is_accepted_for_a_float(real: dict[str, Any], tmp_path: Path) ->
     assert params.train.learning_rate == 1.0 and isinstance(params.train.learning_rate, float)
 
 
-def test_null_source_means_the_public_mirrors(real: dict[str, Any], tmp_path: Path) -> None:
-    assert load_params(write(tmp_path / "params.yaml", patched(real, {"data.source": None}))).data.source == ""
-
-
 def test_every_param_is_explained_in_the_readme(real: dict[str, Any]) -> None:
     table = (ROOT / "README.md").read_text(encoding="utf-8").split("## Parameters", 1)[1].split("\n## ", 1)[0]
     first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("|")]
@@ -137,6 +133,10 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("number-for-choice", {"train.model": 5}, ["train.model = 5", "a string"]),
     ("number-for-dataset", {"data.dataset": 10}, ["data.dataset = 10", "a string"]),
     ("list-for-string", {"data.source": ["a", "b"]}, ["data.source = ['a', 'b']", "a string"]),
+    # data.source is a dvc.yaml dependency: a folder, never empty (once the mirrors) nor a URL DVC would query
+    ("source-empty", {"data.source": ""}, ["data.source = ''", "expected a folder: data/mirrors"]),
+    ("source-null", {"data.source": None}, ["data.source = None", "a string"]),
+    ("source-url", {"data.source": "https://host/mnist/"}, ["data.source = 'https://host/mnist/'", "not a URL"]),
     ("mapping-for-int", {"train.epochs": {"value": 3}}, ["train.epochs = {'value': 3}", "an integer"]),
     ("null-for-int", {"train.epochs": None}, ["train.epochs = None", "an integer"]),
     # out of range

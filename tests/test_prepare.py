@@ -169,7 +169,7 @@ def raw_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def write_params(path: Path, **data: object) -> Path:
     doc = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    doc["data"].update({"dataset": "custom", "source": "", "val_size": 0.1, "seed": 42, **data})
+    doc["data"].update({"dataset": "custom", "source": "data/mirrors", "val_size": 0.1, "seed": 42, **data})
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     return path
 

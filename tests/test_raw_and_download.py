@@ -1,4 +1,4 @@
-"""The download stage: sources (local folder, URL prefix, mirrors), verification, and a battery of bad raw data.
+"""The download stage: sources (a folder of files, or of mirror lists), verification, and a battery of bad raw data.
 
 Every bad input must be a `DataError` naming the file and the problem, with nothing left at the
 output path (no directory, no hidden `.partial-` folder). Network tests use 127.0.0.1 only.
@@ -65,6 +65,13 @@ def known_like(folder: Path, **changes) -> Dataset:
     return dataclasses.replace(MNIST, **fields)
 
 
+def mirrors(folder: Path, dataset: Dataset, *prefixes: str) -> str:
+    """A source folder whose `<dataset>.txt` lists `prefixes`: what `data.source` names to fetch over HTTP."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{dataset.name}.txt").write_text("# tried in order\n" + "".join(f"{p}\n" for p in prefixes))
+    return str(folder)
+
+
 def assert_nothing_written(out: Path) -> None:
     assert not out.exists(), f"{out} must not exist after a failure"
     root = out.parent.parent.parent
@@ -85,14 +92,23 @@ def assert_downloaded(out: Path, folder: Path, names: list[str]) -> None:
 # ---------------------------------------------------------------------------- where files come from
 
 
-def test_source_urls_for_mirrors() -> None:
-    assert source_urls(MNIST, "", TRAIN_LABELS) == [m + TRAIN_LABELS for m in MNIST.mirrors]
-    assert len(source_urls(MNIST, "", TRAIN_LABELS)) == len(MNIST.mirrors) > 1
+@pytest.mark.parametrize("dataset", [MNIST, FASHION_MNIST], ids=lambda d: d.name)
+def test_the_default_source_lists_the_public_mirrors(dataset: Dataset) -> None:
+    default = str(ROOT / "data" / "mirrors")
+    urls = source_urls(dataset, default, TRAIN_LABELS)
+    assert len(urls) > 1 and all(url.startswith(("https://", "http://")) for url in urls)
+    assert all(url.endswith("/" + TRAIN_LABELS) and "//" + TRAIN_LABELS not in url for url in urls)
+    check_source(dataset, default)
 
 
 @pytest.mark.parametrize("prefix", ["http://host/data", "http://host/data/", "https://host/data//", "file:///srv/data"])
-def test_source_urls_for_a_url_prefix(prefix: str) -> None:
-    assert source_urls(MNIST, prefix, TEST_LABELS) == [prefix.rstrip("/") + "/" + TEST_LABELS]
+def test_source_urls_for_a_url_prefix(tmp_path: Path, prefix: str) -> None:
+    source = mirrors(tmp_path / "list", MNIST, prefix, "http://second/")
+    assert source_urls(MNIST, source, TEST_LABELS) == [
+        prefix.rstrip("/") + "/" + TEST_LABELS,
+        "http://second/" + TEST_LABELS,
+    ]
+    assert source_urls(FASHION_MNIST, source, TEST_LABELS) == [(Path(source) / TEST_LABELS).as_uri()]
 
 
 def test_source_urls_for_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,29 +119,40 @@ def test_source_urls_for_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert source_urls(CUSTOM, "~/x", TEST_IMAGES) == [(tmp_path.resolve() / "x" / TEST_IMAGES).as_uri()]
 
 
-def test_check_source_accepts_folders_and_urls(source: Path) -> None:
+def test_check_source_accepts_a_folder_of_files_or_of_a_mirror_list(source: Path, tmp_path: Path) -> None:
     check_source(CUSTOM, str(source))
-    check_source(CUSTOM, "https://example.invalid/data/")
-    check_source(CUSTOM, "file:///nowhere/")
-    check_source(MNIST, "")
+    check_source(CUSTOM, mirrors(tmp_path / "list", CUSTOM, "https://example.invalid/data/"))
 
 
 @pytest.mark.parametrize(
     ("dataset", "where", "fragment"),
     [
-        (CUSTOM, "", "data.dataset = custom needs data.source"),
-        (CUSTOM, "nowhere", "is neither a folder nor"),
-        (MNIST, "nowhere", "is neither a folder nor"),
-        (CUSTOM, "a-file", "is neither a folder nor"),
-        (MNIST, "ftp://host/data", "is neither a folder nor"),
+        (CUSTOM, "mirrors", "holds neither custom.txt"),
+        (MNIST, "empty", "holds neither mnist.txt"),
+        (CUSTOM, "nowhere", "is not a folder"),
+        (MNIST, "nowhere", "is not a folder"),
+        (CUSTOM, "a-file", "is not a folder"),
+        (MNIST, "ftp", "'ftp://host/data' is not an http"),
+        (MNIST, "blank-list", "lists no URL prefix"),
     ],
-    ids=["custom-without-source", "missing-folder", "known-missing-folder", "a-file", "ftp"],
+    ids=[
+        "custom-with-the-public-mirrors",
+        "empty-folder",
+        "missing-folder",
+        "known-missing-folder",
+        "a-file",
+        "ftp",
+        "blank-list",
+    ],
 )
 def test_source_pointing_nowhere_is_a_params_error(
     tmp_path: Path, out: Path, dataset: Dataset, where: str, fragment: str
 ) -> None:
     (tmp_path / "a-file").write_text("not a folder")
-    where = str(tmp_path / where) if where in ("nowhere", "a-file") else where
+    (tmp_path / "empty").mkdir()
+    mirrors(tmp_path / "ftp", MNIST, "ftp://host/data")
+    mirrors(tmp_path / "blank-list", MNIST)
+    where = str(ROOT / "data" / "mirrors") if where == "mirrors" else str(tmp_path / where)
     with pytest.raises(ParamsError, match=fragment):
         check_source(dataset, where)
     with pytest.raises(ParamsError, match=fragment):
@@ -141,18 +168,20 @@ def test_local_folder_source(source: Path, out: Path) -> None:
     assert_downloaded(out, source, NAMES)
 
 
-def test_url_source(source: Path, out: Path, server: ScriptedServer) -> None:
+def test_url_source(source: Path, tmp_path: Path, out: Path, server: ScriptedServer) -> None:
     for name in [*FILES, LABELS_FILE]:
         server.route(f"/data/{name}", body=(source / name).read_bytes())
-    download(CUSTOM, server.url("/data/"), out, progress=False)
+    download(CUSTOM, mirrors(tmp_path / "list", CUSTOM, server.url("/data/")), out, progress=False)
     assert_downloaded(out, source, NAMES)
     assert all(server.hits[f"/data/{name}"] == 1 for name in FILES)
 
 
-def test_url_source_without_labels_file_names_classes_by_value(source: Path, out: Path, server: ScriptedServer) -> None:
+def test_url_source_without_labels_file_names_classes_by_value(
+    source: Path, tmp_path: Path, out: Path, server: ScriptedServer
+) -> None:
     for name in FILES:
         server.route(f"/data/{name}", body=(source / name).read_bytes())
-    download(CUSTOM, server.url("/data"), out, progress=False)
+    download(CUSTOM, mirrors(tmp_path / "list", CUSTOM, server.url("/data")), out, progress=False)
     assert server.hits[f"/data/{LABELS_FILE}"] == 1  # a 404 is not retried
     assert_downloaded(out, source, [str(i) for i in range(10)])
 
@@ -172,11 +201,11 @@ def test_known_dataset_gets_its_own_class_names(source: Path, out: Path) -> None
     assert_downloaded(out, source, list(MNIST.class_names))
 
 
-def test_known_dataset_from_its_mirrors(source: Path, out: Path, server: ScriptedServer) -> None:
+def test_known_dataset_from_its_mirrors(source: Path, tmp_path: Path, out: Path, server: ScriptedServer) -> None:
     mirror = server.url("/mirror/")
     for name in FILES:
         server.route(f"/mirror/{name}", body=(source / name).read_bytes())
-    download(known_like(source, mirrors=(mirror,)), "", out, progress=False)
+    download(known_like(source), mirrors(tmp_path / "list", MNIST, mirror), out, progress=False)
     assert_downloaded(out, source, list(MNIST.class_names))
 
 
@@ -380,12 +409,12 @@ def test_gzip_bomb_over_a_known_size_is_refused(source: Path, out: Path) -> None
 
 
 def test_wrong_content_over_http_names_the_file_and_the_expected_hash(
-    source: Path, out: Path, server: ScriptedServer
+    source: Path, tmp_path: Path, out: Path, server: ScriptedServer
 ) -> None:
     for name in FILES:
         server.route(f"/fashion/{name}", body=(source / name).read_bytes())
     with pytest.raises(DataError) as caught:
-        download(FASHION_MNIST, server.url("/fashion"), out, progress=False)
+        download(FASHION_MNIST, mirrors(tmp_path / "list", FASHION_MNIST, server.url("/fashion")), out, progress=False)
     message = str(caught.value)
     assert TRAIN_IMAGES in message and FASHION_MNIST.sha256[TRAIN_IMAGES] in message
     assert "checksum mismatch" in message
@@ -410,13 +439,13 @@ def test_empty_label_files_without_labels_txt_is_a_data_error(source: Path, out:
 
 
 def test_labels_txt_that_fails_to_download_is_not_silently_replaced(
-    source: Path, out: Path, server: ScriptedServer
+    source: Path, tmp_path: Path, out: Path, server: ScriptedServer
 ) -> None:
     for name in FILES:
         server.route(f"/data/{name}", body=(source / name).read_bytes())
     server.route(f"/data/{LABELS_FILE}", body=(source / LABELS_FILE).read_bytes(), fail=10, fail_status=503)
     with pytest.raises(DataError, match=LABELS_FILE):
-        download(CUSTOM, server.url("/data"), out, progress=False)
+        download(CUSTOM, mirrors(tmp_path / "list", CUSTOM, server.url("/data")), out, progress=False)
     assert_nothing_written(out)
 
 
@@ -439,11 +468,10 @@ def test_prepare_side_refuses_mismatched_image_shapes(source: Path) -> None:
 # ---------------------------------------------------------------------------- offline and flaky mirrors
 
 
-def test_offline_fails_fast_and_says_how_to_set_data_source(out: Path, sleeps: list[float]) -> None:
-    dataset = dataclasses.replace(MNIST, mirrors=("http://mirror.invalid/",))
+def test_offline_fails_fast_and_says_how_to_set_data_source(tmp_path: Path, out: Path, sleeps: list[float]) -> None:
     started = time.monotonic()
     with pytest.raises(OfflineError) as caught:
-        download(dataset, "", out, progress=False)
+        download(MNIST, mirrors(tmp_path / "list", MNIST, "http://mirror.invalid/"), out, progress=False)
     assert time.monotonic() - started < 20
     message = str(caught.value)
     assert sleeps == []
@@ -456,11 +484,10 @@ def test_offline_fails_fast_and_says_how_to_set_data_source(out: Path, sleeps: l
     assert_nothing_written(out)
 
 
-def test_refused_connections_are_offline_too(out: Path, sleeps: list[float]) -> None:
+def test_refused_connections_are_offline_too(tmp_path: Path, out: Path, sleeps: list[float]) -> None:
     with closed_port_url("/") as refused:
-        dataset = dataclasses.replace(MNIST, mirrors=(refused, "http://mirror.invalid/"))
         with pytest.raises(OfflineError, match="data.source"):
-            download(dataset, "", out, progress=False)
+            download(MNIST, mirrors(tmp_path / "list", MNIST, refused, "http://mirror.invalid/"), out, progress=False)
     assert sleeps == []
     assert_nothing_written(out)
 
@@ -472,8 +499,8 @@ def test_interrupted_download_falls_back_to_the_next_mirror(
         body = (source / name).read_bytes()
         server.route(f"/one/{name}", body=body, cut_at=len(body) // 2 if name == TRAIN_IMAGES else None)
         server.route(f"/two/{name}", body=body)
-    dataset = known_like(source, mirrors=(server.url("/one/"), server.url("/two/")))
-    download(dataset, "", out, progress=False)
+    source_list = mirrors(source.parent / "list", MNIST, server.url("/one/"), server.url("/two/"))
+    download(known_like(source), source_list, out, progress=False)
     assert_downloaded(out, source, list(MNIST.class_names))
     assert server.hits[f"/one/{TRAIN_IMAGES}"] == 3  # retried: a cut connection may recover
     assert server.hits[f"/two/{TRAIN_IMAGES}"] == 1
@@ -482,12 +509,12 @@ def test_interrupted_download_falls_back_to_the_next_mirror(
 
 
 def test_corrupt_first_mirror_falls_back_to_the_next(source: Path, out: Path, server: ScriptedServer) -> None:
-    dataset = known_like(source, mirrors=(server.url("/bad/"), server.url("/good/")))
+    source_list = mirrors(source.parent / "list", MNIST, server.url("/bad/"), server.url("/good/"))
     for name in FILES:
         body = (source / name).read_bytes()
         server.route(f"/bad/{name}", body=gz(np.ones(5, np.uint8)) if name == TEST_LABELS else body)
         server.route(f"/good/{name}", body=body)
-    download(dataset, "", out, progress=False)
+    download(known_like(source), source_list, out, progress=False)
     assert_downloaded(out, source, list(MNIST.class_names))
     assert server.hits[f"/bad/{TEST_LABELS}"] == 1 and server.hits[f"/good/{TEST_LABELS}"] == 1
 

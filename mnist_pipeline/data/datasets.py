@@ -1,4 +1,4 @@
-"""What each supported dataset is: its files, where to get them, and how to recognise them.
+"""What each supported dataset is: its files and how to recognise them (where to get them: data/mirrors/).
 
 Checksums are SHA-256 of the *decompressed* IDX bytes: mirrors (and Debian's package
 of Fashion-MNIST) recompress the files, so the `.gz` bytes differ between sources while
@@ -24,7 +24,6 @@ CUSTOM_MAX_BYTES = 2 * 1024**3
 @dataclass(frozen=True)
 class Dataset:
     name: str
-    mirrors: tuple[str, ...]
     sha256: dict[str, str]
     sizes: dict[str, int]
     class_names: tuple[str, ...]
@@ -41,11 +40,6 @@ class Dataset:
 
 MNIST = Dataset(
     name="mnist",
-    mirrors=(
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "https://storage.googleapis.com/cvdf-datasets/mnist/",
-        "http://yann.lecun.com/exdb/mnist/",
-    ),
     sha256={
         "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
         "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
@@ -63,10 +57,6 @@ MNIST = Dataset(
 
 FASHION_MNIST = Dataset(
     name="fashion_mnist",
-    mirrors=(
-        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-        "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
-    ),
     sha256={
         "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
         "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
@@ -92,6 +82,6 @@ FASHION_MNIST = Dataset(
 FASHION_MNIST_DEB = "dataset-fashion-mnist"
 FASHION_MNIST_DEB_DIR = "/usr/share/datasets/fashion-mnist"
 
-CUSTOM = Dataset(name="custom", mirrors=(), sha256={}, sizes={}, class_names=())
+CUSTOM = Dataset(name="custom", sha256={}, sizes={}, class_names=())
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (MNIST, FASHION_MNIST, CUSTOM)}

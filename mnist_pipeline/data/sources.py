@@ -1,9 +1,15 @@
 """Where a dataset's raw files come from, and getting all four of them, verified, into one folder.
 
-A source is the dataset's public mirrors, a URL prefix or a local folder. Every file is
-decompressed, parsed and checked (content checksum for known datasets; format, counts
-and label range for all) before the folder is renamed into place, so a corrupt or
-partial file never reaches data/raw or the DVC cache.
+A source (`data.source`) is a folder holding either a `<dataset>.txt` list of URL
+prefixes to fetch the files from (data/mirrors/ lists the public mirrors of MNIST and
+Fashion-MNIST) or the four .gz files themselves. dvc.yaml declares that folder as a
+dependency of the download stage: DVC hashes the files in it, so replacing one re-runs
+download, while a no-op `dvc repro` sends no request to a mirror (the list is hashed,
+not the remote files).
+
+Every file is decompressed, parsed and checked (content checksum for known datasets;
+format, counts and label range for all) before the folder is renamed into place, so a
+corrupt or partial file never reaches data/raw or the DVC cache.
 """
 
 from __future__ import annotations
@@ -30,23 +36,45 @@ URL_SCHEMES = ("http://", "https://", "file://")
 MAX_LABELS_BYTES = 1024**2
 
 
+def mirror_list(dataset: Dataset, source: str) -> Path:
+    """`<source>/<dataset>.txt`: where the folder lists URL prefixes to fetch the files from."""
+    return Path(source).expanduser() / f"{dataset.name}.txt"
+
+
+def read_mirror_list(path: Path) -> list[str]:
+    """URL prefixes, one per line, in the order to try them; blank lines and `#` comments are skipped."""
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    prefixes = [line for line in lines if line]
+    for prefix in prefixes:
+        if not prefix.startswith(URL_SCHEMES):
+            raise ParamsError(f"{path}: {prefix!r} is not an http(s):// or file:// URL prefix")
+    if not prefixes:
+        raise ParamsError(f"{path} lists no URL prefix: put one per line")
+    return [prefix.rstrip("/") + "/" for prefix in prefixes]
+
+
 def source_urls(dataset: Dataset, source: str, filename: str) -> list[str]:
-    """Where to look for `filename`: the dataset's mirrors, a URL prefix, or a local folder."""
-    if not source:
-        return [mirror + filename for mirror in dataset.mirrors]
-    if source.startswith(URL_SCHEMES):
-        return [source.rstrip("/") + "/" + filename]
+    """Where to look for `filename`: the URL prefixes of the source's mirror list, else the source folder itself."""
+    listing = mirror_list(dataset, source)
+    if listing.is_file():
+        return [prefix + filename for prefix in read_mirror_list(listing)]
     return [(Path(source).expanduser().resolve() / filename).as_uri()]
 
 
 def check_source(dataset: Dataset, source: str) -> None:
-    if dataset.name == "custom" and not source:
+    """`data.source` must be a folder holding the four files or the dataset's mirror list."""
+    folder = Path(source).expanduser()
+    if not folder.is_dir():
+        raise ParamsError(f"data.source = {source!r} is not a folder (data/mirrors holds the public mirrors' lists)")
+    if mirror_list(dataset, source).is_file():
+        read_mirror_list(mirror_list(dataset, source))
+        return
+    if not any((folder / name).is_file() for name in FILES):  # some missing: the fetch names which
         raise ParamsError(
-            "data.dataset = custom needs data.source: a folder or URL prefix holding your four IDX .gz files "
-            f"({', '.join(FILES)}) and optionally {LABELS_FILE}"
+            f"data.source = {source!r} holds neither {dataset.name}.txt (URL prefixes to fetch the files from) "
+            f"nor the dataset's files: point it at the folder with your four IDX .gz files ({', '.join(FILES)}) "
+            f"and optionally {LABELS_FILE}"
         )
-    if source and not source.startswith(URL_SCHEMES) and not Path(source).expanduser().is_dir():
-        raise ParamsError(f"data.source = {source!r} is neither a folder nor an http(s):// or file:// URL prefix")
 
 
 def fetch_verified(dataset: Dataset, source: str, filename: str, progress: bool) -> tuple[bytes, RawFile]:
