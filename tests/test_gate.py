@@ -78,10 +78,8 @@ def test_failing_gate_in_an_experiment_stops_at_export_and_checkout_restores(pro
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert gate_message_lines(output, accuracy), output
-    assert "'export'" in output and "Running stage 'evaluate'" in output, output
-    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
-    recorded = lock["evaluate"]["params"]["params.yaml"]["evaluate"]
-    assert recorded["min_accuracy"] == 1.0, "evaluate did not run (or record its run) with the new params"
+    # The gate is export's alone: moving it must not re-run evaluate's TensorFlow inference.
+    assert "Stage 'evaluate' didn't change, skipping" in output and "Running stage 'export'" in output, output
     assert json.loads((project / "metrics/eval.json").read_text())["accuracy"] == accuracy
     assert not leftovers(project), "a half-built export was left behind"
     # DVC removes a stage's outputs before running it, so the refused export is gone (or, were
