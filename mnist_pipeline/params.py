@@ -5,6 +5,8 @@ whole file: unknown keys (with a did-you-mean), missing keys and groups, wrong t
 and out-of-range values are all `ParamsError`s (exit status 2) whose one line names the
 key, the value and what is allowed; pydantic's own multi-line report is never shown.
 There are no defaults in code: params.yaml is the one place a value comes from.
+The module is longer than most because it also turns pydantic's errors into those lines
+(`_describe`); the models themselves are the first hundred lines.
 
 `python -m mnist_pipeline.params --schema` prints the JSON Schema that editors use to
 complete and check params.yaml (kept in `params.schema.json`).

@@ -8,21 +8,18 @@ strategy every worker trains, and only the chief writes the model and the metric
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 
 import click
-from dvclive import Live
 
 from mnist_pipeline import params as params_module
-from mnist_pipeline.artifacts import atomic_path
 from mnist_pipeline.data.datasets import LABELS_FILE
 from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.data.prepared import load_split
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.model.architectures import build_model, save_model
-from mnist_pipeline.model.history import log_epoch
+from mnist_pipeline.model.history import log_epoch, training_log
 from mnist_pipeline.model.quiet_tensorflow import exit_now
 from mnist_pipeline.model.training import Trainer, configure_runtime, fit, is_chief, make_strategy
 
@@ -44,15 +41,12 @@ def main(params_path: str, data_dir: str, model_path: str, live_dir: str, progre
     with strategy.scope():
         model = build_model(p, train[0].shape[1:], len(names))
     trainer = Trainer(model, strategy, p.learning_rate, p.batch_size)
-    chief = is_chief()
     started = time.perf_counter()
-    with atomic_path(live_dir) if chief else contextlib.nullcontext() as staging:
-        live = Live(str(staging), save_dvc_exp=False, dvcyaml=None, report=None) if chief else None
+    with training_log(live_dir, is_chief()) as live:
         fit(trainer, train, val, p.epochs, p.seed, lambda result: log_epoch(live, result), progress)
         if live is None:
             click.echo("train: not the chief worker, so writing nothing")
             return
-        live.end()
         save_model(model, model_path)
     click.echo(
         f"train: {p.model} {p.epochs} epochs in {time.perf_counter() - started:.1f} s "

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Generator
 
 import click
 from dvclive import Live
 
+from mnist_pipeline.artifacts import atomic_path
 from mnist_pipeline.model.training import EpochResult
+
+
+@contextlib.contextmanager
+def training_log(live_dir: str, chief: bool) -> Generator[Live | None, None, None]:
+    """dvclive writing into a temporary folder renamed to `live_dir` once training is done; None on a
+    worker that is not the chief, which writes nothing."""
+    if not chief:
+        yield None
+        return
+    with atomic_path(live_dir) as staging:
+        live = Live(str(staging), save_dvc_exp=False, dvcyaml=None, report=None)
+        yield live
+        live.end()
 
 
 def log_epoch(live: Live | None, result: EpochResult) -> None:
