@@ -83,6 +83,13 @@ def run(args: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.
     return result
 
 
+def run_module(module: str, args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`python -m module args` in `cwd`, as dvc.yaml runs a stage, this project first on the import path."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", module, *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def tracked_files() -> list[str]:
     listing = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ import yaml
 
 from mnist_pipeline.artifacts import PARTIAL_MARKER
 from mnist_pipeline.data.datasets import FILES, LABELS_FILE
-from tests.conftest import ROOT, copy_project, run, write_dataset
+from tests.conftest import ROOT, copy_project, run, run_module, write_dataset
 from tests.http_server import ScriptedServer, no_proxy, server  # noqa: F401 - fixtures
 
 STAGES = tuple(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])  # in the order they run
@@ -219,14 +217,7 @@ class Pipeline:
         record = self.records_dir / f"{stage}.json"
         roots = os.pathsep.join(str(root) for root in (self.project, self.source))
         options = ["--no-progress"] if stage in ("download", "train") else []
-        result = subprocess.run(
-            [sys.executable, "-m", "tests.record_reads", str(record), roots, f"stages.{stage}", *options],
-            cwd=self.project,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        result = run_module("tests.record_reads", [str(record), roots, f"stages.{stage}", *options], self.project, 600)
         assert result.returncode == 0, result.stderr
         raw = json.loads(record.read_text(encoding="utf-8"))
         return Record(frozenset(raw["params"]), self._relative(raw["reads"]), self._relative(raw["writes"]))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import copy
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from mnist_pipeline.params import (
     main,
     parse_params,
 )
+from tests.conftest import run_module
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_PARAMS = ROOT / "params.yaml"
@@ -341,27 +340,8 @@ def test_check_command(real: dict[str, Any], tmp_path: Path) -> None:
 
 def run_prepare(tmp_path: Path, params: Path) -> tuple[subprocess.CompletedProcess, Path, Path]:
     out, metrics = tmp_path / "out" / "prepared", tmp_path / "out" / "data.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages.prepare",
-            "--params",
-            str(params),
-            "--raw",
-            str(tmp_path / "raw"),
-            "--out",
-            str(out),
-            "--metrics",
-            str(metrics),
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    options = ["--params", str(params), "--raw", str(tmp_path / "raw"), "--out", str(out), "--metrics", str(metrics)]
+    result = run_module("stages.prepare", options, tmp_path)
     return result, out, metrics
 
 

@@ -23,7 +23,7 @@ from mnist_pipeline.data.prepared import summarize
 from mnist_pipeline.data.raw import Split
 from mnist_pipeline.data.split import make_splits, stratified_split
 from mnist_pipeline.errors import DataError
-from tests.conftest import synthetic_digits, tree_digests, write_dataset
+from tests.conftest import run_module, synthetic_digits, tree_digests, write_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = [f"bar{i}" for i in range(10)]
@@ -178,26 +178,8 @@ def prepare(
     tmp_path: Path, raw: Path, out: Path, metrics: Path, params: Path | None = None
 ) -> subprocess.CompletedProcess:
     params = params or write_params(tmp_path / "params.yaml")
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "stages.prepare",
-            "--params",
-            str(params),
-            "--raw",
-            str(raw),
-            "--out",
-            str(out),
-            "--metrics",
-            str(metrics),
-        ],
-        cwd=tmp_path,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    options = ["--params", str(params), "--raw", str(raw), "--out", str(out), "--metrics", str(metrics)]
+    return run_module("stages.prepare", options, tmp_path)
 
 
 def test_cli_end_to_end(tmp_path: Path, raw_dir: Path) -> None:

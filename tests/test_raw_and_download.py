@@ -10,10 +10,8 @@ import dataclasses
 import gzip
 import hashlib
 import json
-import os
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +26,7 @@ from mnist_pipeline.data.idx import gunzip, write_idx, write_idx_gz
 from mnist_pipeline.data.raw import decode_file, load_splits
 from mnist_pipeline.data.sources import check_source, class_names, download, source_urls
 from mnist_pipeline.errors import DataError, ParamsError
-from tests.conftest import synthetic_digits, write_dataset
+from tests.conftest import run_module, synthetic_digits, write_dataset
 from tests.http_server import ScriptedServer, closed_port_url, no_proxy, serve, server, sleeps  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -537,14 +535,7 @@ def run_download(tmp_path: Path, source: Path, out: Path) -> subprocess.Complete
     doc["data"].update(dataset="custom", source=str(source))
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return subprocess.run(
-        [sys.executable, "-m", "stages.download", "--params", str(params), "--out", str(out), "--no-progress"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_module("stages.download", ["--params", str(params), "--out", str(out), "--no-progress"], tmp_path)
 
 
 def test_cli_downloads(source: Path, tmp_path: Path, out: Path) -> None:
