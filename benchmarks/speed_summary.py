@@ -64,7 +64,13 @@ def ratios(rounds: list[dict[str, Any]], ours: tuple[str, ...], theirs: tuple[st
 
 def noop_medians(rounds: list[dict[str, Any]], key: str) -> list[float]:
     """Each round's median no-op time."""
-    return [statistics.median(figure(item, "noop", key)) for item in rounds]
+    medians = []
+    for item in rounds:
+        times = figure(item, "noop", key)
+        if not times:
+            raise MissingFigure(f"round {item.get('round', '?')}: no noop/{key} times in the measurements")
+        medians.append(statistics.median(times))
+    return medians
 
 
 def summarize(rounds: list[dict[str, Any]], settings: Settings) -> dict[str, Any]:

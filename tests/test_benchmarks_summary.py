@@ -137,6 +137,12 @@ def test_a_figure_that_is_not_a_number_stops_the_summary(rounds: list[dict[str, 
         summarize(rounds, SETTINGS)
 
 
+def test_a_round_without_no_op_times_stops_the_summary(rounds: list[dict[str, Any]]) -> None:
+    rounds[0]["noop"]["trivial_s"] = []
+    with pytest.raises(MissingFigure, match="round 1: no noop/trivial_s times"):
+        summarize(rounds, SETTINGS)
+
+
 def test_a_cnn_round_without_the_cnn_stops_the_summary(rounds: list[dict[str, Any]]) -> None:
     both_cnn = Settings(**{**SETTINGS.__dict__, "cnn_rounds": 2})
     with pytest.raises(MissingFigure, match="round 2: no stages/train_cnn"):
