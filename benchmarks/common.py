@@ -1,4 +1,4 @@
-"""What both benchmarks share: timed child processes, the machine's description, the data set's name."""
+"""What both benchmarks share: timed child processes, a copy of the project, the machine's description."""
 
 from __future__ import annotations
 
@@ -8,22 +8,26 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.conftest import GIT_IDENTITY  # noqa: E402
-
 BIN = Path(sys.executable).parent
 GIB = 1024**3
+GIT_IDENTITY = {"NAME": "benchmarks", "EMAIL": "benchmarks@example.invalid"}  # the copies' commits
+
+
+class MissingFigure(LookupError):
+    """The measurements lack a figure a results table shows: the run fails rather than publish a blank cell."""
 
 
 @dataclass
@@ -38,7 +42,7 @@ class Proc:
 
 
 def environment() -> dict[str, str]:
-    """What `tests/conftest.py`'s `run` gives a command: the virtualenv first on PATH, no analytics."""
+    """The virtualenv first on PATH (dvc runs `python -m stages...`), no analytics, a git identity, no cluster."""
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
@@ -56,11 +60,12 @@ def run(args: list[str], cwd: Path, check: bool = True) -> Proc:
         proc = subprocess.Popen(
             args, cwd=cwd, env=environment(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True
         )
-        lines = [(time.perf_counter() - started, line.rstrip("\n")) for line in proc.stdout]
+        stdout = typing.cast(typing.IO[str], proc.stdout)  # a pipe: stdout=PIPE
+        lines = [(time.perf_counter() - started, line.rstrip("\n")) for line in stdout]
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
-        proc.stdout.close()
+        stdout.close()
         err.seek(0)
         stderr = err.read().decode(errors="replace")
     result = Proc(args, wall, usage.ru_maxrss, proc.returncode, "\n".join(text for _, text in lines), stderr, lines)
@@ -114,6 +119,32 @@ def run_small(args: list[str], cwd: Path, check: bool = True) -> Proc:
     return result
 
 
+def copy_project(target: Path, params: dict[str, dict[str, Any]]) -> Path:
+    """A fresh git repository holding the project's files as a clone would, `params` merged into params.yaml.
+
+    The files are the working tree's (tracked or not ignored), so uncommitted changes are
+    measured too; `code_version` records which.
+    """
+    listing = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT).stdout
+    for name in filter(None, listing.split("\0")):
+        if (ROOT / name).is_file():  # a file deleted but not yet committed is still listed
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    write_params(target / "params.yaml", params)
+    run(["git", "init", "-q", "-b", "main"], target)
+    run(["git", "add", "-A"], target)
+    run(["git", "commit", "-qm", "project"], target)
+    return target
+
+
+def write_params(path: Path, changes: dict[str, dict[str, Any]], source: Path | None = None) -> None:
+    """`source` (default: `path`) with the keys of each group in `changes` replaced."""
+    content = yaml.safe_load((source or path).read_text(encoding="utf-8"))
+    for group, values in changes.items():
+        content[group].update(values)
+    path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -164,11 +195,12 @@ def code_version() -> dict[str, Any]:
     """The commit of the checkout being measured, and which files of it differ (copies take the working tree)."""
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
+    # each line is `XY path`; X is a space for a file changed but not staged, so no strip()
     changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=all").splitlines()]
     return {
-        "commit": git("rev-parse", "--short=12", "HEAD"),
+        "commit": git("rev-parse", "--short=12", "HEAD").strip(),
         "uncommitted": sorted(path for path in changed if not path.startswith("benchmarks/")),
     }
 

@@ -54,7 +54,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _text_size(font, text: str) -> tuple[int, int]:
+def _text_size(font: ImageFont.FreeTypeFont | ImageFont.ImageFont, text: str) -> tuple[int, int]:
     left, top, right, bottom = font.getbbox(text)
     return int(math.ceil(right - min(left, 0))), int(math.ceil(bottom))
 

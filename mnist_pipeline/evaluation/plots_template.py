@@ -83,4 +83,6 @@ def offline_plots_template() -> str:
         f"Vega {vl_convert.get_vega_version()}, Vega-Lite {vega_lite}, Vega-Embed {vl_convert.get_vega_embed_version()} "
         f"from vl-convert-python {version('vl-convert-python')}"
     )
-    return page_template(vl_convert.javascript_bundle(vl_version=vega_lite), versions)
+    # the package's stub marks `snippet` required; it is optional, with a default snippet (see its docstring)
+    bundle = vl_convert.javascript_bundle(vl_version=vega_lite)  # type: ignore[call-arg]
+    return page_template(bundle, versions)

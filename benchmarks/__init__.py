@@ -1,0 +1,1 @@
+"""Speed and latency benchmarks (not tests): `python -m benchmarks.speed`, `python -m benchmarks.latency`."""
