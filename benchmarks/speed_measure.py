@@ -183,7 +183,8 @@ def stages_one_by_one(project: Path, first: str, cnn: bool) -> dict[str, Any]:
     # export reads models/model.keras and metrics/eval.json, the stage's defaults: give it the deterministic model
     shutil.copy2(project / "models/deterministic.keras", project / "models/model.keras")
     shutil.copy2(project / "metrics/deterministic-eval.json", project / "metrics/eval.json")
-    out["export"] = stage_figures(run([sys.executable, "-m", "stages.export"], project))
+    per_class = "metrics/deterministic-eval/per_class.csv"
+    out["export"] = stage_figures(run([sys.executable, "-m", "stages.export", "--per-class", per_class], project))
     if cnn:
         out["train_cnn"] = train_variant(project, "cnn", "params-cnn.yaml")
         out["evaluate_cnn"] = evaluate_variant(project, "cnn", "params-cnn.yaml")

@@ -4,7 +4,7 @@ Each check returns the problems it found, one line each naming the file at fault
 command prints one line per check and exits 1 if any failed. They check the artifacts
 themselves, not the code that made them: a stage that "succeeded" but wrote nonsense is
 caught here. Every exported model is loaded the way its clients load it and scored on a
-sample of the test split against what metrics/export.json claims.
+sample of the test split against what the export report (models/export/exports.json) claims.
 """
 
 from __future__ import annotations
@@ -21,20 +21,27 @@ from mnist_pipeline.artifacts import load_array, read_json
 from mnist_pipeline.data.datasets import DATASETS, LABELS_FILE, SPLITS
 from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.data.leaks import check_leaks
+from mnist_pipeline.data.prepared import MANIFEST_FILE
 from mnist_pipeline.data.raw import load_splits
 from mnist_pipeline.errors import DataError, PipelineError, report_errors
+from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, read_per_class
 from mnist_pipeline.serving.layout import exported_models
+from mnist_pipeline.serving.report import EXPORTS_FILE, headline
 
 if TYPE_CHECKING:  # TensorFlow is imported only by the checks that need it
     from mnist_pipeline.model.quiet_tensorflow import keras
     from mnist_pipeline.serving.scoring import Sample
 
 
-def check_prepared(folder: Path, data_metrics: Path, raw_folder: Path, dataset: str) -> list[str]:
-    """Dtypes, shapes, value ranges and counts of the prepared splits, and no leak between them."""
+def check_prepared(folder: Path, raw_folder: Path, dataset: str) -> list[str]:
+    """Dtypes, shapes, value ranges and counts of the prepared splits, no leak between them, and a
+    manifest that names the raw files they came from.
+    """
     problems = []
     names = read_labels(folder / LABELS_FILE)
-    counts = read_json(data_metrics)["counts"]
+    manifest_path = folder / MANIFEST_FILE
+    manifest = read_json(manifest_path)
+    counts = manifest["counts"]
     splits = {s: (load_array(folder / f"x_{s}.npy", mmap=True), load_array(folder / f"y_{s}.npy")) for s in SPLITS}
     shape = splits["train"][0].shape[1:]
     for split, (x, y) in splits.items():
@@ -48,8 +55,10 @@ def check_prepared(folder: Path, data_metrics: Path, raw_folder: Path, dataset: 
         if len(y) and (y.min() < 0 or y.max() >= len(names)):
             problems.append(f"{folder / f'y_{split}.npy'}: labels outside 0-{len(names) - 1}")
         if len(y) != counts[split]:
-            problems.append(f"{data_metrics}: says {split} has {counts[split]} examples, {where} holds {len(y)}")
-    raw, _ = load_splits(raw_folder, DATASETS[dataset], names)
+            problems.append(f"{manifest_path}: says {split} has {counts[split]} examples, {where} holds {len(y)}")
+    raw, hashes = load_splits(raw_folder, DATASETS[dataset], names)
+    if manifest["sha256"] != hashes:
+        problems.append(f"{manifest_path}: raw file hashes {manifest['sha256']} differ from {raw_folder}'s {hashes}")
     return problems + check_leaks(folder, {s: x for s, (x, _) in splits.items()}, {s: r.images for s, r in raw.items()})
 
 
@@ -66,10 +75,12 @@ def check_model(model_path: Path, model: keras.Model, folder: Path) -> list[str]
 
 
 def check_metrics(metrics_dir: Path, num_classes: int) -> list[str]:
-    """Every metrics file has its keys, and accuracies are probabilities better than chance."""
+    """Every metrics file has its keys, accuracies are probabilities better than chance, every class is scored."""
     problems = []
     train_path, eval_path = metrics_dir / "train" / "metrics.json", metrics_dir / "eval.json"
     train, evaluation = read_json(train_path), read_json(eval_path)
+    per_class_path = metrics_dir / "eval" / PER_CLASS_FILE
+    per_class = read_per_class(per_class_path)
     for path, name, value in (
         (train_path, "train.accuracy", train["train"]["accuracy"]),
         (train_path, "val.accuracy", train["val"]["accuracy"]),
@@ -79,20 +90,25 @@ def check_metrics(metrics_dir: Path, num_classes: int) -> list[str]:
             problems.append(f"{path}: {name} = {value} is not better than chance ({1 / num_classes:.3f})")
     if not np.isfinite(evaluation["loss"]) or evaluation["loss"] < 0:
         problems.append(f"{eval_path}: loss = {evaluation['loss']} is not a finite non-negative number")
-    if len(evaluation["per_class"]) != num_classes:
-        problems.append(f"{eval_path}: per_class has {len(evaluation['per_class'])} classes, expected {num_classes}")
+    if len(per_class) != num_classes:
+        problems.append(f"{per_class_path}: {len(per_class)} classes, expected {num_classes}")
     return problems
 
 
 def check_export(
-    export_dir: Path, claims_path: Path, sample: Sample, num_classes: int, p: params_module.ExportParams
+    export_dir: Path, headline_path: Path, sample: Sample, num_classes: int, p: params_module.ExportParams
 ) -> list[str]:
-    """Every exported model loads, scores on the sample what metrics/export.json claims, and passes the export rules."""
+    """Every exported model loads, scores on the sample what the export report claims, and passes the export
+    rules; the headline metrics (metrics/export.json) are the report's.
+    """
     from mnist_pipeline.serving import verify
     from mnist_pipeline.serving.scoring import score_export
 
+    claims_path = export_dir / EXPORTS_FILE
     claims = read_json(claims_path)
     problems = []
+    if (shown := read_json(headline_path)) != headline(claims):
+        problems.append(f"{headline_path}: {shown} is not the headline of {claims_path}, {headline(claims)}")
     for exported in exported_models(p.tflite):
         found = score_export(export_dir, exported, claims, claims_path, sample)
         if not found:
@@ -141,9 +157,7 @@ def main(params_path: str) -> None:
         raise DataError(f"{model_path} is missing; run the pipeline first (dvc repro)")
     model = load_model(model_path)
     checks: dict[str, Callable[[], list[str]]] = {
-        "prepared data": lambda: check_prepared(
-            folder, metrics / "data.json", Path("data/raw") / p.data.dataset, p.data.dataset
-        ),
+        "prepared data": lambda: check_prepared(folder, Path("data/raw") / p.data.dataset, p.data.dataset),
         "model": lambda: check_model(model_path, model, folder),
         "metrics": lambda: check_metrics(metrics, num_classes),
         "export": lambda: check_export(

@@ -1,10 +1,11 @@
 """Stage 4, evaluate: score the trained model on the test split, which training never saw.
 
 Reads param `evaluate.gallery_size`, models/model.keras and the test split of
-data/prepared/; writes metrics/eval.json (accuracy, loss, per-class precision/recall/F1)
-and the plot data under metrics/eval/: every test image's (actual, predicted) class for
-the confusion matrix, per-class accuracy, and misclassified.png: the test images the
-model got wrong with the most confidence (mnist_pipeline/evaluation/gallery.py).
+data/prepared/; writes metrics/eval.json (test accuracy and loss, the figures compared
+across experiments) and the plot data under metrics/eval/: confusion.csv, every test
+image's (actual, predicted) class for the confusion matrix; per_class.csv, each class's
+precision, recall (its accuracy), F1 and support; and misclassified.png, the test images
+the model got wrong with the most confidence (mnist_pipeline/evaluation/gallery.py).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mnist_pipeline.data.prepared import load_split
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.evaluation.gallery import gallery_png
 from mnist_pipeline.evaluation.metrics import softmax, summarize
-from mnist_pipeline.evaluation.plots import confusion_rows, csv_text, per_class_rows
+from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, PREDICTIONS_FILE, per_class_csv, predictions_csv
 from mnist_pipeline.model.architectures import load_model, predict_logits
 from mnist_pipeline.model.quiet_tensorflow import exit_now
 
@@ -40,10 +41,10 @@ def main(params_path: str, data_dir: str, model_path: str, metrics_path: str, pl
     x_test, y_test = load_split(folder, "test")
     logits = predict_logits(load_model(model_path), x_test)
     predicted = logits.argmax(axis=-1)
-    summary = summarize(y_test, logits, names)
+    summary, per_class = summarize(y_test, logits, names)
     plots = Path(plots_dir)
-    write_text(plots / "confusion.csv", csv_text(["actual", "predicted"], confusion_rows(y_test, predicted, names)))
-    write_text(plots / "per_class_accuracy.csv", csv_text(["class", "accuracy"], per_class_rows(summary)))
+    write_text(plots / PREDICTIONS_FILE, predictions_csv(y_test, predicted, names))
+    write_text(plots / PER_CLASS_FILE, per_class_csv(per_class))
     gallery = gallery_png(x_test, y_test, softmax(logits), names, p.evaluate.gallery_size)
     write_bytes(plots / "misclassified.png", gallery)
     write_json(metrics_path, summary)

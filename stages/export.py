@@ -1,8 +1,10 @@
 """Stage 5, export: ship the model as a SavedModel and TFLite files, verified, with a model card.
 
 Reads params `evaluate.min_accuracy`, `train`, `export` and `data.seed`, models/model.keras,
-metrics/eval.json, metrics/data.json and data/prepared/ (x_train for int8 calibration,
-the test split, labels.txt); writes models/export/ and metrics/export.json.
+metrics/eval.json, metrics/eval/per_class.csv and data/prepared/ (x_train for int8
+calibration, the test split, labels.txt, manifest.json); writes models/export/ (the
+exports, labels.txt, model_card.md, and exports.json: every export's size, accuracy and
+agreement with Keras, and the gate) and metrics/export.json, the headline of exports.json.
 First the quality gate: a model whose test accuracy is below `evaluate.min_accuracy`
 is refused, and nothing is written. Then every export is loaded fresh and checked
 against the Keras model (mnist_pipeline/serving/verify.py). Everything is built in a
@@ -20,12 +22,14 @@ from mnist_pipeline.artifacts import atomic_path, load_array, read_json, write_j
 from mnist_pipeline.data.datasets import LABELS_FILE
 from mnist_pipeline.data.labels import read_labels, write_labels
 from mnist_pipeline.data.pixels import to_pixels
-from mnist_pipeline.data.prepared import load_split
+from mnist_pipeline.data.prepared import MANIFEST_FILE, load_split
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.evaluation.model_card import model_card
+from mnist_pipeline.evaluation.plots import read_per_class
 from mnist_pipeline.model.architectures import load_model, predict_logits
 from mnist_pipeline.model.quiet_tensorflow import exit_now
 from mnist_pipeline.serving.export import build_exports
+from mnist_pipeline.serving.report import EXPORTS_FILE, GATE, exports_of, headline
 from mnist_pipeline.serving.verify import check_gate, verify_exports
 
 
@@ -34,12 +38,12 @@ from mnist_pipeline.serving.verify import check_gate, verify_exports
 @click.option("--data", "data_dir", default="data/prepared", show_default=True, help="Prepared arrays folder.")
 @click.option("--model", "model_path", default="models/model.keras", show_default=True, help="Trained model.")
 @click.option("--eval-metrics", default="metrics/eval.json", show_default=True, help="Test metrics (the gate).")
-@click.option("--data-metrics", default="metrics/data.json", show_default=True, help="Data summary (model card).")
+@click.option("--per-class", default="metrics/eval/per_class.csv", show_default=True, help="Per-class test figures.")
 @click.option("--out", default="models/export", show_default=True, help="Export folder.")
-@click.option("--metrics", "metrics_path", default="metrics/export.json", show_default=True, help="Export metrics.")
+@click.option("--metrics", "metrics_path", default="metrics/export.json", show_default=True, help="Headline metrics.")
 @report_errors
 def main(
-    params_path: str, data_dir: str, model_path: str, eval_metrics: str, data_metrics: str, out: str, metrics_path: str
+    params_path: str, data_dir: str, model_path: str, eval_metrics: str, per_class: str, out: str, metrics_path: str
 ) -> None:
     p = params_module.load_params(params_path)
     evaluation = read_json(eval_metrics)
@@ -53,15 +57,17 @@ def main(
         tmp.mkdir(parents=True)
         exports = build_exports(model, load_array(folder / "x_train.npy", mmap=True), tmp, p.export)
         report = verify_exports(exports, tmp, to_pixels(x_test), y_test, reference, p.export)
-        report["gate"] = {
+        report[GATE] = {
             "min_accuracy": p.evaluate.min_accuracy,
             "test_accuracy": evaluation["accuracy"],
             "passed": True,
         }
         write_labels(tmp / LABELS_FILE, names)
-        write_text(tmp / "model_card.md", model_card(p, read_json(data_metrics), evaluation, report))
-    write_json(metrics_path, report)
-    summary = ", ".join(f"{name} {figures['accuracy']:.4f}" for name, figures in report.items() if name != "gate")
+        write_json(tmp / EXPORTS_FILE, report)
+        card = model_card(p, read_json(folder / MANIFEST_FILE), evaluation, read_per_class(per_class), report)
+        write_text(tmp / "model_card.md", card)
+    write_json(metrics_path, headline(report))
+    summary = ", ".join(f"{name} {figures['accuracy']:.4f}" for name, figures in exports_of(report).items())
     click.echo(f"export: {summary} -> {out}")
     exit_now()
 

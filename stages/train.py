@@ -2,7 +2,11 @@
 
 Reads params `train` and data/prepared/ (the train and val splits, labels.txt: the
 test split is not even loaded); writes models/model.keras and, with dvclive,
-metrics/train/ (loss and accuracy of train and val every epoch). Under a multi-worker
+metrics/train/ (loss and accuracy of train and val every epoch). dvclive writes each
+epoch in place as training goes, so `dvc plots show` (and VS Code's live plots during
+`dvc exp run`) draw the epochs done so far. A killed run leaves those files part-grown,
+but DVC records a stage's outputs only when it succeeds and removes them before running
+it again; the model is written once, atomically, at the end. Under a multi-worker
 strategy every worker trains, and only the chief writes the model and the metrics.
 """
 

@@ -6,6 +6,8 @@ cases (data and a small real export built here) must pass.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import shutil
 from collections.abc import Sequence
@@ -21,14 +23,18 @@ from mnist_pipeline.data.datasets import FILES, LABELS_FILE
 from mnist_pipeline.data.idx import write_idx_gz
 from mnist_pipeline.data.labels import write_labels
 from mnist_pipeline.data.pixels import to_floats
+from mnist_pipeline.data.prepared import MANIFEST_FILE
 from mnist_pipeline.data.raw import Split
 from mnist_pipeline.evaluation.model_card import model_card
+from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, per_class_csv
 from mnist_pipeline.params import Params, load_params
+from mnist_pipeline.serving.report import EXPORTS_FILE, headline
 from tests.conftest import ROOT, set_params, synthetic_digits
 from tests.serving_fixtures import LABELS, TinySetup, tiny_setup  # noqa: F401 (a fixture)
 
 NAMES = [f"c{i}" for i in range(10)]
-RAW, PREPARED, DATA_JSON = "data/raw/custom", "data/prepared", "metrics/data.json"
+RAW, PREPARED = "data/raw/custom", "data/prepared"
+MANIFEST = f"{PREPARED}/{MANIFEST_FILE}"
 VAL = 40  # the last raw training images become the val split
 
 
@@ -59,11 +65,13 @@ def copy_train_image_into_test(images: np.ndarray, train_images: np.ndarray) -> 
 
 
 def write_data(root: Path, train: Split, test: Split, names: Sequence[str], leak: bool = False) -> None:
-    """data/raw/custom, data/prepared and metrics/data.json under `root`, laid out as the pipeline writes them;
+    """data/raw/custom and data/prepared (with its manifest) under `root`, laid out as the pipeline writes them;
     `leak` copies a train image into the prepared test split."""
     raw_dir = root / RAW
+    hashes = {}
     for filename, array in zip(FILES, (train.images, train.labels, test.images, test.labels)):
         write_bytes(raw_dir / filename, write_idx_gz(array))
+        hashes[filename] = hashlib.sha256(gzip.decompress((raw_dir / filename).read_bytes())).hexdigest()
     write_labels(raw_dir / LABELS_FILE, names)
     splits = {
         "train": (train.images[:-VAL], train.labels[:-VAL]),
@@ -74,7 +82,8 @@ def write_data(root: Path, train: Split, test: Split, names: Sequence[str], leak
         save_array(root / PREPARED / f"x_{split}.npy", to_floats(images))
         save_array(root / PREPARED / f"y_{split}.npy", labels.astype(np.int32))
     write_labels(root / PREPARED / LABELS_FILE, names)
-    write_json(root / DATA_JSON, {"counts": {split: len(labels) for split, (_, labels) in splits.items()}})
+    counts = {split: len(labels) for split, (_, labels) in splits.items()}
+    write_json(root / MANIFEST, {"counts": counts, "sha256": hashes})
 
 
 def prepare(root: Path, leak: bool = False, raw_duplicate: bool = False) -> Path:
@@ -88,7 +97,7 @@ def prepare(root: Path, leak: bool = False, raw_duplicate: bool = False) -> Path
 
 
 def check_data(root: Path) -> list[str]:
-    return check_prepared(root / PREPARED, root / DATA_JSON, root / RAW, "custom")
+    return check_prepared(root / PREPARED, root / RAW, "custom")
 
 
 def test_clean_prepared_data_passes(tmp_path: Path) -> None:
@@ -125,15 +134,23 @@ def test_val_image_copied_from_train_is_caught(tmp_path: Path) -> None:
     one_problem(check_data(tmp_path), str(folder / "x_val.npy"), "leak")
 
 
-def test_a_count_that_disagrees_with_data_json_is_caught(tmp_path: Path) -> None:
+def test_a_count_that_disagrees_with_the_manifest_is_caught(tmp_path: Path) -> None:
     folder = prepare(tmp_path)
-    summary = json.loads((tmp_path / DATA_JSON).read_text())
-    summary["counts"]["test"] += 1
-    write_json(tmp_path / DATA_JSON, summary)
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    manifest["counts"]["test"] += 1
+    write_json(tmp_path / MANIFEST, manifest)
     one_problem(
         check_data(tmp_path),
-        f"{tmp_path / DATA_JSON}: says test has 61 examples, {folder / 'x_test.npy'} holds 60",
+        f"{tmp_path / MANIFEST}: says test has 61 examples, {folder / 'x_test.npy'} holds 60",
     )
+
+
+def test_a_manifest_naming_other_raw_files_is_caught(tmp_path: Path) -> None:
+    prepare(tmp_path)
+    manifest = json.loads((tmp_path / MANIFEST).read_text())
+    manifest["sha256"][FILES[2]] = "0" * 64
+    write_json(tmp_path / MANIFEST, manifest)
+    one_problem(check_data(tmp_path), f"{tmp_path / MANIFEST}: raw file hashes", "differ from")
 
 
 # --------------------------------------------------------------------------- metrics
@@ -146,10 +163,10 @@ def metrics_dir(folder: Path, accuracy: float, classes: int = 10) -> Path:
             {"train": {"loss": 0.3, "accuracy": accuracy}, "val": {"loss": 0.3, "accuracy": accuracy}, "step": 2}
         )
     )
+    (folder / "eval.json").write_text(json.dumps({"accuracy": accuracy, "loss": 0.3}))
     per_class = {f"c{i}": {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 10} for i in range(classes)}
-    (folder / "eval.json").write_text(
-        json.dumps({"accuracy": accuracy, "loss": 0.3, "macro_f1": 0.9, "per_class": per_class})
-    )
+    (folder / "eval").mkdir()
+    (folder / "eval" / PER_CLASS_FILE).write_text(per_class_csv(per_class))
     return folder
 
 
@@ -157,6 +174,10 @@ def test_metrics_at_chance_level_are_caught(tmp_path: Path) -> None:
     assert check_metrics(metrics_dir(tmp_path / "good", 0.9), 10) == []
     problems = check_metrics(metrics_dir(tmp_path / "bad", 0.1), 10)
     assert len(problems) == 3 and all("not better than chance" in p for p in problems)
+
+
+def test_a_per_class_table_missing_a_class_is_caught(tmp_path: Path) -> None:
+    one_problem(check_metrics(metrics_dir(tmp_path, 0.9, classes=9), 10), f"{PER_CLASS_FILE}: 9 classes, expected 10")
 
 
 # --------------------------------------------------------------------------- exports
@@ -194,7 +215,7 @@ def export_params(tmp_path_factory: pytest.TempPathFactory) -> Params:
 
 @pytest.fixture(scope="module")
 def good_export(tiny_setup: TinySetup, export_params: Params, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """models/export and metrics/export.json as the export stage writes them, for the tiny model."""
+    """models/export (with its report, exports.json) and metrics/export.json as the export stage writes them."""
     from mnist_pipeline.serving.export import save_saved_model
     from mnist_pipeline.serving.layout import exported_models
     from mnist_pipeline.serving.verify import verify_exports
@@ -209,7 +230,8 @@ def good_export(tiny_setup: TinySetup, export_params: Params, tmp_path_factory: 
     reference = tiny_setup.keras_probabilities(tiny_setup.x_test).argmax(axis=-1)
     exports = exported_models(export_params.export.tflite)
     claims = verify_exports(exports, export_dir, tiny_setup.x_test, tiny_setup.y_test, reference, export_params.export)
-    write_json(root / "export.json", claims)
+    write_json(export_dir / EXPORTS_FILE, claims)
+    write_json(root / "export.json", headline(claims))
     return root
 
 
@@ -268,10 +290,11 @@ def test_a_claim_the_model_does_not_meet_is_caught(
     good_export: Path, sample, export_params: Params, tmp_path: Path
 ) -> None:
     root = broken_copy(good_export, tmp_path / "root")
-    claims = json.loads((root / "export.json").read_text())
+    report = root / "export" / EXPORTS_FILE
+    claims = json.loads(report.read_text())
     claims["tflite_float32"]["accuracy"] = round(claims["tflite_float32"]["accuracy"] - 0.2, 6)
-    write_json(root / "export.json", claims)
-    one_problem(run_check(root, sample, export_params), "model_float32.tflite: accuracy", str(root / "export.json"))
+    write_json(report, claims)
+    one_problem(run_check(root, sample, export_params), "model_float32.tflite: accuracy", str(report))
 
 
 @pytest.mark.slow
@@ -280,10 +303,22 @@ def test_claims_below_the_export_rules_are_caught(
 ) -> None:
     strict = params_with(tmp_path / "params", {"export": {"max_int8_drop": 0.0, "min_agreement": 1.0}})
     root = broken_copy(good_export, tmp_path / "root")
-    claims = json.loads((root / "export.json").read_text())
+    report = root / "export" / EXPORTS_FILE
+    claims = json.loads(report.read_text())
     claims["tflite_int8"]["accuracy_drop"] = 0.01
-    write_json(root / "export.json", claims)
-    one_problem(run_check(root, sample, strict), str(root / "export.json"), "tflite_int8: accuracy drop 0.0100")
+    write_json(report, claims)
+    write_json(root / "export.json", headline(claims))
+    one_problem(run_check(root, sample, strict), str(report), "tflite_int8: accuracy drop 0.0100")
+
+
+@pytest.mark.slow
+def test_headline_metrics_that_are_not_the_reports_are_caught(
+    good_export: Path, sample, export_params: Params, tmp_path: Path
+) -> None:
+    root = broken_copy(good_export, tmp_path / "root")
+    shown = {**json.loads((root / "export.json").read_text()), "agreement": 0.5}
+    write_json(root / "export.json", shown)
+    one_problem(run_check(root, sample, export_params), f"{root / 'export.json'}: {shown} is not the headline of")
 
 
 @pytest.mark.slow
@@ -332,24 +367,24 @@ def test_model_card_states_data_params_metrics_and_gate(tmp_path: Path) -> None:
     passed_accuracy = 0.9731
     params = params_with(tmp_path, {"train": {"model": "mlp", "epochs": 7}, "data": {"seed": 123}})
     data = {"dataset": "mnist", "num_classes": 2, "image_shape": [28, 28], "counts": {"train": 9, "val": 1, "test": 5}}
-    evaluation = {
-        "accuracy": passed_accuracy,
-        "loss": 0.1,
-        "macro_f1": 0.97,
-        "per_class": {"0": {"precision": 1.0, "recall": 0.95, "f1": 0.97, "support": 3}},
+    evaluation = {"accuracy": passed_accuracy, "loss": 0.1}
+    per_class = {
+        "0": {"precision": 1.0, "recall": 0.95, "f1": 0.97, "support": 3},
+        "1": {"precision": 0.9, "recall": 1.0, "f1": 0.95, "support": 2},
     }
     exports = {
         "tflite_int8": {"size_bytes": 1234, "accuracy": 0.97, "agreement": 0.995, "accuracy_drop": 0.0031},
         "gate": {"min_accuracy": 0.9, "test_accuracy": passed_accuracy, "passed": True},
     }
-    card = model_card(params, data, evaluation, exports)
+    card = model_card(params, data, evaluation, per_class, exports)
     assert card.startswith("# Model card: mlp on mnist")
     for expected in (
         "train 9, val 1, test 5",
         "seed 123",
         "| train.epochs | 7 |",
-        "Accuracy **0.9731**",
-        "| 0 | 1.0000 | 0.9500 |",
+        "Accuracy **0.9731**, loss 0.1000, macro F1 0.9600.",
+        "| 0 | 1.0000 | 0.9500 | 0.9700 | 3 |",
+        "| 1 | 0.9000 | 1.0000 | 0.9500 | 2 |",
         "0.9731 ≥ evaluate.min_accuracy 0.9000",
         "| tflite_int8 | 1234 | 0.9700 | 0.9950 | +0.0031 |",
     ):

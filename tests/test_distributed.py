@@ -103,8 +103,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     set_params(base, {"data": {"dataset": "custom", "source": str(raw)}})
     out = base / "prepared"
     run(
-        [PYTHON, "-m", "stages.prepare", "--params", str(params), "--raw", str(raw), "--out", str(out),
-         "--metrics", str(base / "data.json")],
+        [PYTHON, "-m", "stages.prepare", "--params", str(params), "--raw", str(raw), "--out", str(out)],
         ROOT,
     )  # fmt: skip
     return out

@@ -338,11 +338,10 @@ def test_check_command(real: dict[str, Any], tmp_path: Path) -> None:
     assert refused.output.count("\n") == 1 and "did you mean train.epochs?" in refused.output
 
 
-def run_prepare(tmp_path: Path, params: Path) -> tuple[subprocess.CompletedProcess, Path, Path]:
-    out, metrics = tmp_path / "out" / "prepared", tmp_path / "out" / "data.json"
-    options = ["--params", str(params), "--raw", str(tmp_path / "raw"), "--out", str(out), "--metrics", str(metrics)]
-    result = run_module("stages.prepare", options, tmp_path)
-    return result, out, metrics
+def run_prepare(tmp_path: Path, params: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path / "out" / "prepared"
+    options = ["--params", str(params), "--raw", str(tmp_path / "raw"), "--out", str(out)]
+    return run_module("stages.prepare", options, tmp_path), out
 
 
 CLI_CASES = {
@@ -367,7 +366,7 @@ def test_cli_reports_one_line_and_exit_status_2(real: dict[str, Any], tmp_path: 
         fragment = "is empty"
     else:
         fragment = "cannot read"
-    result, out, metrics = run_prepare(tmp_path, params)
+    result, out = run_prepare(tmp_path, params)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
@@ -376,5 +375,5 @@ def test_cli_reports_one_line_and_exit_status_2(real: dict[str, Any], tmp_path: 
     assert fragment in lines[0]
     assert re.search(re.escape(str(params)), lines[0])
     assert result.stdout == ""
-    assert not out.exists() and not metrics.exists()
+    assert not out.exists()
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

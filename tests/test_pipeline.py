@@ -55,12 +55,18 @@ def workspace(reproduced: Path, tmp_path: Path) -> Path:
 def test_repro_writes_every_artifact_and_learns(reproduced: Path) -> None:
     evaluation = json.loads((reproduced / "metrics/eval.json").read_text())
     assert evaluation["accuracy"] > 0.9, evaluation
-    data = json.loads((reproduced / "metrics/data.json").read_text())
+    data = json.loads((reproduced / "data/prepared/manifest.json").read_text())
     assert data["counts"] == {"train": 1080, "val": 120, "test": 300}
-    exports = json.loads((reproduced / "metrics/export.json").read_text())
+    assert data["sha256"] == json.loads((reproduced / "data/raw/custom/content-sha256.json").read_text())
+    exports = json.loads((reproduced / "models/export/exports.json").read_text())
     assert exports["saved_model"]["agreement"] >= 0.999
     assert exports["tflite_float32"]["agreement"] >= 0.999
     assert exports["tflite_int8"]["accuracy_drop"] <= 0.005
+    assert json.loads((reproduced / "metrics/export.json").read_text()) == {
+        "agreement": min(figures["agreement"] for name, figures in exports.items() if name != "gate"),
+        "int8_drop": exports["tflite_int8"]["accuracy_drop"],
+        "tflite_kb": round(exports["tflite_float32"]["size_bytes"] / 1024, 1),
+    }
     for name in (
         "saved_model/saved_model.pb",
         "model_float32.tflite",
@@ -70,14 +76,29 @@ def test_repro_writes_every_artifact_and_learns(reproduced: Path) -> None:
     ):
         assert (reproduced / "models/export" / name).is_file(), name
     checks = run(["python", "-m", "mnist_pipeline.checks"], reproduced)
-    assert checks.stdout.count("ok  ") == 4, checks.stdout
+    assert checks.stdout.count("ok  ") == 5 and "FAIL" not in checks.stdout, checks.stdout
 
 
-def test_metrics_show_lists_every_metrics_file(reproduced: Path) -> None:
+def leaves(tree: dict, prefix: str = "") -> dict[str, object]:
+    """Flatten nested metrics the way DVC names its columns (`train.loss`)."""
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        flat |= leaves(value, f"{name}.") if isinstance(value, dict) else {name: value}
+    return flat
+
+
+def test_metrics_show_is_a_short_table_of_numbers(reproduced: Path) -> None:
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], reproduced).stdout)
-    files = next(iter(shown.values()))["data"]
-    assert {"metrics/data.json", "metrics/train/metrics.json", "metrics/eval.json", "metrics/export.json"} <= set(files)
-    assert files["metrics/eval.json"]["data"]["accuracy"] > 0.9
+    files = {path: result["data"] for path, result in next(iter(shown.values()))["data"].items()}
+    assert list(files) == ["metrics/eval.json", "metrics/train/metrics.json", "metrics/export.json"]
+    assert list(files["metrics/eval.json"]) == ["accuracy", "loss"]
+    assert files["metrics/eval.json"]["accuracy"] > 0.9
+    columns = {name: value for figures in files.values() for name, value in leaves(figures).items()}
+    assert len(columns) <= 12, sorted(columns)
+    assert all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in columns.values()), columns
+    table = run(["dvc", "metrics", "show"], reproduced).stdout.splitlines()
+    assert len(table) == 4 and max(len(line) for line in table) <= 160, table
 
 
 def test_noop_repro_runs_nothing(reproduced: Path) -> None:
@@ -90,6 +111,26 @@ def test_experiment_reruns_exactly_train_evaluate_export_report(workspace: Path)
     result = run(["dvc", "exp", "run", "--set-param", "train.epochs=1"], workspace)
     assert stages_run(result.stdout) == ["train", "evaluate", "export", "report"]
     assert json.loads((workspace / "metrics/train/metrics.json").read_text())["step"] == 1
+    header = run(["dvc", "exp", "show", "--csv"], workspace).stdout.splitlines()[0].split(",")
+    assert header[:7] == ["Experiment", "rev", "typ", "Created", "parent", "accuracy", "loss"], header
+
+
+def test_going_back_to_earlier_params_runs_no_stage(workspace: Path) -> None:
+    """Every stage, evaluate included, comes back from the run cache with the outputs it wrote."""
+    first = tree_digests(workspace, *OUTPUTS)
+    set_params(workspace, {"train": {"epochs": 1}})
+    assert stages_run(run(["dvc", "repro"], workspace).stdout) == ["train", "evaluate", "export"]
+    second = tree_digests(workspace, *OUTPUTS)
+    assert second != first
+    set_params(workspace, {"train": {"epochs": 2}})
+    back = run(["dvc", "repro"], workspace)
+    assert stages_run(back.stdout) == [], back.stdout
+    for stage in ("train", "evaluate", "export"):
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in back.stdout, back.stdout
+    assert tree_digests(workspace, *OUTPUTS) == first
+    set_params(workspace, {"train": {"epochs": 1}})
+    assert stages_run(run(["dvc", "repro"], workspace).stdout) == []
+    assert tree_digests(workspace, *OUTPUTS) == second
 
 
 def test_same_params_give_identical_bytes(workspace: Path) -> None:
@@ -161,7 +202,7 @@ def test_killed_training_commits_nothing_and_recovers(workspace: Path) -> None:
     status = run(["dvc", "status"], workspace).stdout
     assert "train:" in status
     set_params(workspace, {"train": {"epochs": 2}})
-    run(["git", "checkout", "--", "metrics"], workspace)  # metrics are small and live in git (cache: false)
+    run(["git", "checkout", "--", "metrics"], workspace)  # the metrics files are small and live in git (cache: false)
     run(["dvc", "checkout", "--force"], workspace)
     assert run(["dvc", "status"], workspace).stdout.strip().endswith("up to date.")
     resumed = run(["dvc", "repro"], workspace)

@@ -1,4 +1,4 @@
-"""The prepare stage: stratified validation split, scaling, metrics, and the command end to end (without TensorFlow)."""
+"""The prepare stage: stratified validation split, scaling, the manifest, and the command end to end (without TensorFlow)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mnist_pipeline.data.datasets import FILES, LABELS_FILE, SPLITS
 from mnist_pipeline.data.pixels import to_floats
-from mnist_pipeline.data.prepared import summarize
+from mnist_pipeline.data.prepared import MANIFEST_FILE, summarize
 from mnist_pipeline.data.raw import Split
 from mnist_pipeline.data.split import make_splits, stratified_split
 from mnist_pipeline.errors import DataError
@@ -174,21 +174,19 @@ def write_params(path: Path, **data: object) -> Path:
     return path
 
 
-def prepare(
-    tmp_path: Path, raw: Path, out: Path, metrics: Path, params: Path | None = None
-) -> subprocess.CompletedProcess:
+def prepare(tmp_path: Path, raw: Path, out: Path, params: Path | None = None) -> subprocess.CompletedProcess:
     params = params or write_params(tmp_path / "params.yaml")
-    options = ["--params", str(params), "--raw", str(raw), "--out", str(out), "--metrics", str(metrics)]
+    options = ["--params", str(params), "--raw", str(raw), "--out", str(out)]
     return run_module("stages.prepare", options, tmp_path)
 
 
 def test_cli_end_to_end(tmp_path: Path, raw_dir: Path) -> None:
-    out, metrics = tmp_path / "prepared", tmp_path / "metrics" / "data.json"
-    result = prepare(tmp_path, raw_dir, out, metrics)
+    out = tmp_path / "prepared"
+    result = prepare(tmp_path, raw_dir, out)
     assert result.returncode == 0, result.stderr
     assert "prepare: custom train 270, val 30, test 80" in result.stdout
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [LABELS_FILE, *(f"{xy}_{split}.npy" for split in SPLITS for xy in "xy")]
+        [LABELS_FILE, MANIFEST_FILE, *(f"{xy}_{split}.npy" for split in SPLITS for xy in "xy")]
     )
     arrays = {p.stem: np.load(p, allow_pickle=False) for p in out.glob("*.npy")}
     images, labels = synthetic_digits(300, seed=1)
@@ -199,7 +197,7 @@ def test_cli_end_to_end(tmp_path: Path, raw_dir: Path) -> None:
     assert arrays["x_train"].dtype == np.float32 and arrays["y_train"].dtype == np.int32
     assert (out / LABELS_FILE).read_text(encoding="utf-8").splitlines() == NAMES
 
-    summary = json.loads(metrics.read_text(encoding="utf-8"))
+    summary = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
     assert summary["dataset"] == "custom"
     assert summary["counts"] == {"train": 270, "val": 30, "test": 80}
     assert summary["class_histogram"]["val"] == {name: 3 for name in NAMES}
@@ -211,8 +209,8 @@ def test_cli_end_to_end(tmp_path: Path, raw_dir: Path) -> None:
 
 
 def test_cli_outputs_are_byte_identical_across_runs(tmp_path: Path, raw_dir: Path) -> None:
-    first = prepare(tmp_path, raw_dir, tmp_path / "a" / "prepared", tmp_path / "a" / "data.json")
-    second = prepare(tmp_path, raw_dir, tmp_path / "b" / "prepared", tmp_path / "b" / "data.json")
+    first = prepare(tmp_path, raw_dir, tmp_path / "a" / "prepared")
+    second = prepare(tmp_path, raw_dir, tmp_path / "b" / "prepared")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     a, b = tree_digests(tmp_path / "a"), tree_digests(tmp_path / "b")
     assert len(a) == 8 and a == b
@@ -220,8 +218,8 @@ def test_cli_outputs_are_byte_identical_across_runs(tmp_path: Path, raw_dir: Pat
 
 def test_cli_seed_changes_the_split(tmp_path: Path, raw_dir: Path) -> None:
     other = write_params(tmp_path / "other.yaml", seed=43)
-    assert prepare(tmp_path, raw_dir, tmp_path / "a", tmp_path / "a.json").returncode == 0
-    assert prepare(tmp_path, raw_dir, tmp_path / "b", tmp_path / "b.json", params=other).returncode == 0
+    assert prepare(tmp_path, raw_dir, tmp_path / "a").returncode == 0
+    assert prepare(tmp_path, raw_dir, tmp_path / "b", params=other).returncode == 0
     assert (tmp_path / "a" / "y_test.npy").read_bytes() == (tmp_path / "b" / "y_test.npy").read_bytes()
     assert (tmp_path / "a" / "x_val.npy").read_bytes() != (tmp_path / "b" / "x_val.npy").read_bytes()
 
@@ -251,13 +249,13 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, breakage: 
         params = write_params(tmp_path / "params.yaml", dataset="mnist")
     else:
         params = write_params(tmp_path / "params.yaml", val_size=0.01)
-    out, metrics = tmp_path / "out" / "prepared", tmp_path / "out" / "data.json"
-    result = prepare(tmp_path, raw, out, metrics, params=params)
+    out = tmp_path / "out" / "prepared"
+    result = prepare(tmp_path, raw, out, params=params)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
-    assert not out.exists() and not metrics.exists()
+    assert not out.exists()
     assert [p.name for p in tmp_path.rglob("*") if ".partial-" in p.name] == []
 
 
@@ -289,8 +287,6 @@ def test_stage_never_imports_tensorflow(tmp_path: Path, raw_dir: Path, module: s
             str(raw_dir),
             "--out",
             str(tmp_path / "out"),
-            "--metrics",
-            str(tmp_path / "data.json"),
         ]
     else:
         args = ["--params", str(params), "--out", str(tmp_path / "out"), "--no-progress"]

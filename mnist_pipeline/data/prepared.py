@@ -1,4 +1,4 @@
-"""The prepared folder (x_/y_<split>.npy and labels.txt): written, read back, and summarised for metrics/data.json."""
+"""The prepared folder (x_/y_<split>.npy, labels.txt, manifest.json): written, read back, and summarised."""
 
 from __future__ import annotations
 
@@ -6,15 +6,20 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.artifacts import atomic_path, load_array, save_array
+from mnist_pipeline.artifacts import atomic_path, load_array, save_array, write_json
 from mnist_pipeline.data.datasets import LABELS_FILE
 from mnist_pipeline.data.labels import write_labels
+
+# Beside the arrays: the dataset's name, split sizes, class balance, pixel statistics and
+# the raw files' content hashes; what the model card and the checks read. Not a DVC metric:
+# those are the few figures compared across experiments.
+MANIFEST_FILE = "manifest.json"
 
 
 def summarize(
     splits: dict[str, tuple[np.ndarray, np.ndarray]], names: tuple[str, ...], dataset: str, hashes: dict[str, str]
 ) -> dict:
-    """The figures of metrics/data.json: sizes, class balance and pixel statistics per split."""
+    """The manifest: sizes, class balance and pixel statistics per split, and the raw files' hashes."""
     x_train = splits["train"][0]
     return {
         "dataset": dataset,
@@ -31,13 +36,16 @@ def summarize(
     }
 
 
-def write_prepared(out: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]], names: tuple[str, ...]) -> None:
+def write_prepared(
+    out: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]], names: tuple[str, ...], manifest: dict
+) -> None:
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         for split, (x, y) in splits.items():
             save_array(tmp / f"x_{split}.npy", x)
             save_array(tmp / f"y_{split}.npy", y)
         write_labels(tmp / LABELS_FILE, names)
+        write_json(tmp / MANIFEST_FILE, manifest)
 
 
 def load_split(folder: Path, split: str, mmap: bool = False) -> tuple[np.ndarray, np.ndarray]:

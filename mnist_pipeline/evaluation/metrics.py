@@ -41,21 +41,28 @@ def per_class_scores(confusion: np.ndarray) -> dict[str, np.ndarray]:
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
 
 
-def summarize(labels: np.ndarray, logits: np.ndarray, names: tuple[str, ...]) -> dict:
-    """The figures of metrics/eval.json: accuracy, loss, macro F1 and per-class scores."""
+def summarize(labels: np.ndarray, logits: np.ndarray, names: tuple[str, ...]) -> tuple[dict, dict[str, dict]]:
+    """The headline of metrics/eval.json, accuracy then loss (DVC keeps a file's key order in its
+    columns), and the per-class table: precision, recall (the per-class accuracy), F1 and support.
+    """
     predicted = logits.argmax(axis=-1)
     scores = per_class_scores(confusion_matrix(labels, predicted, len(names)))
-    return {
+    figures = {
         "accuracy": round(float(np.mean(predicted == labels)), 6),
         "loss": round(cross_entropy(logits, labels), 6),
-        "macro_f1": round(float(scores["f1"].mean()), 6),
-        "per_class": {
-            name: {
-                "precision": round(float(scores["precision"][i]), 6),
-                "recall": round(float(scores["recall"][i]), 6),
-                "f1": round(float(scores["f1"][i]), 6),
-                "support": int(scores["support"][i]),
-            }
-            for i, name in enumerate(names)
-        },
     }
+    table = {
+        name: {
+            "precision": round(float(scores["precision"][i]), 6),
+            "recall": round(float(scores["recall"][i]), 6),
+            "f1": round(float(scores["f1"][i]), 6),
+            "support": int(scores["support"][i]),
+        }
+        for i, name in enumerate(names)
+    }
+    return figures, table
+
+
+def macro_f1(table: dict[str, dict]) -> float:
+    """The unweighted mean of the classes' F1 scores in a per-class table."""
+    return float(np.mean([figures["f1"] for figures in table.values()]))

@@ -6,7 +6,9 @@ disagree with `dvc metrics show`.
 
 from __future__ import annotations
 
+from mnist_pipeline.evaluation.metrics import macro_f1
 from mnist_pipeline.params import Params
+from mnist_pipeline.serving.report import GATE, exports_of
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -15,9 +17,12 @@ def _table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def model_card(params: Params, data: dict, evaluation: dict, exports: dict) -> str:
+def model_card(params: Params, data: dict, evaluation: dict, per_class: dict[str, dict], report: dict) -> str:
+    """`data` is the prepared data's manifest, `evaluation` metrics/eval.json, `per_class` the per-class
+    test table (metrics/eval/per_class.csv) and `report` the export report (models/export/exports.json).
+    """
     train = params.train.model_dump()
-    gate = exports["gate"]
+    gate = report[GATE]
     sections = [
         f"# Model card: {params.train.model} on {data['dataset']}",
         "## Data",
@@ -27,12 +32,12 @@ def model_card(params: Params, data: dict, evaluation: dict, exports: dict) -> s
         "## Training parameters",
         _table(["param", "value"], [[f"train.{key}", value] for key, value in train.items()]),
         "## Test metrics",
-        f"Accuracy **{evaluation['accuracy']:.4f}**, loss {evaluation['loss']:.4f}, macro F1 {evaluation['macro_f1']:.4f}.",
+        f"Accuracy **{evaluation['accuracy']:.4f}**, loss {evaluation['loss']:.4f}, macro F1 {macro_f1(per_class):.4f}.",
         _table(
             ["class", "precision", "recall", "F1", "support"],
             [
                 [name, f"{f['precision']:.4f}", f"{f['recall']:.4f}", f"{f['f1']:.4f}", f["support"]]
-                for name, f in evaluation["per_class"].items()
+                for name, f in per_class.items()
             ],
         ),
         "## Quality gate",
@@ -44,8 +49,7 @@ def model_card(params: Params, data: dict, evaluation: dict, exports: dict) -> s
             ["export", "size (bytes)", "accuracy", "agreement with Keras", "accuracy drop"],
             [
                 [name, f["size_bytes"], f"{f['accuracy']:.4f}", f"{f['agreement']:.4f}", f"{f['accuracy_drop']:+.4f}"]
-                for name, f in exports.items()
-                if name != "gate"
+                for name, f in exports_of(report).items()
             ],
         ),
     ]
