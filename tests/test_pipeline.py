@@ -76,7 +76,7 @@ def test_repro_writes_every_artifact_and_learns(reproduced: Path) -> None:
     ):
         assert (reproduced / "models/export" / name).is_file(), name
     checks = run(["python", "-m", "mnist_pipeline.checks"], reproduced)
-    assert checks.stdout.count("ok  ") == 5 and "FAIL" not in checks.stdout, checks.stdout
+    assert checks.stdout.count("ok  ") == 4 and "FAIL" not in checks.stdout, checks.stdout
 
 
 def leaves(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -119,13 +119,13 @@ def test_going_back_to_earlier_params_runs_no_stage(workspace: Path) -> None:
     """Every stage, evaluate included, comes back from the run cache with the outputs it wrote."""
     first = tree_digests(workspace, *OUTPUTS)
     set_params(workspace, {"train": {"epochs": 1}})
-    assert stages_run(run(["dvc", "repro"], workspace).stdout) == ["train", "evaluate", "export"]
+    assert stages_run(run(["dvc", "repro"], workspace).stdout) == ["train", "evaluate", "export", "report"]
     second = tree_digests(workspace, *OUTPUTS)
     assert second != first
     set_params(workspace, {"train": {"epochs": 2}})
     back = run(["dvc", "repro"], workspace)
     assert stages_run(back.stdout) == [], back.stdout
-    for stage in ("train", "evaluate", "export"):
+    for stage in ("train", "evaluate", "export", "report"):
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in back.stdout, back.stdout
     assert tree_digests(workspace, *OUTPUTS) == first
     set_params(workspace, {"train": {"epochs": 1}})

@@ -21,7 +21,7 @@ def is_quantised(flavour: str | None) -> bool:
 
 @dataclass(frozen=True)
 class ExportedModel:
-    """One exported model: its key in metrics/export.json and its path inside the export folder."""
+    """One exported model: its key in the export report (exports.json) and its path inside the export folder."""
 
     name: str
     filename: str

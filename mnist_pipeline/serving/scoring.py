@@ -1,7 +1,7 @@
 """Scoring exported models on a sample of the test split against the figures the export stage claims.
 
 The export stage measures every exported model on the whole test split and writes the
-figures to metrics/export.json. The output checks re-measure them on a fixed random
+figures to its report, models/export/exports.json. The output checks re-measure them on a fixed random
 sample, which is fast enough for CI, and accept a difference only as large as that
 sample size explains (see `tolerance`).
 """
@@ -57,7 +57,7 @@ class Sample:
     pixels: np.ndarray  # uint8 [n, H, W], as a client sends them
     labels: np.ndarray
     reference: np.ndarray  # the Keras model's classes
-    population: int  # images in the whole test split, which metrics/export.json was measured on
+    population: int  # images in the whole test split, which the export report was measured on
 
 
 def draw_sample(folder: Path, model: keras.Model) -> Sample:
