@@ -344,8 +344,8 @@ def test_the_command_passes_a_good_run_and_fails_a_broken_one_line_per_problem(
     )
     save_model(tiny_setup.model, tmp_path / "models" / "model.keras")
     shutil.copytree(good_export / "export", tmp_path / "models" / "export")
-    shutil.copy(good_export / "export.json", tmp_path / "metrics" / "export.json")
     metrics_dir(tmp_path / "metrics", 0.9, classes=len(LABELS))
+    shutil.copy(good_export / "export.json", tmp_path / "metrics" / "export.json")
     monkeypatch.chdir(tmp_path)
     good = CliRunner().invoke(main, [])
     assert good.exit_code == 0 and good.output.count("ok  ") == 4, good.output

@@ -1,10 +1,9 @@
-"""The plot data of metrics/eval/, CSV files in the shapes DVC's plot templates read, and the one way to read it back.
+"""The plot data of metrics/eval/: CSV files in the shapes DVC's plot templates read.
 
 DVC shows every key of a metrics file as a column of `dvc metrics show` and
 `dvc exp show`, so metrics/eval.json holds only the test accuracy and loss. The
-per-class table (precision, recall, F1, support) and every test image's prediction
-are plot data here, read back by the model card, the checks and anything else that
-needs them.
+per-class table (precision, recall, F1, support) is plot data here, read back by the
+model card and the checks; so is every test image's (actual, predicted) class.
 """
 
 from __future__ import annotations
@@ -65,8 +64,3 @@ def read_per_class(path: str | Path) -> dict[str, dict]:
         }
     except ValueError as error:
         raise DataError(f"{path}: not a number ({error})") from None
-
-
-def read_predictions(path: str | Path) -> list[tuple[str, str]]:
-    """metrics/eval/confusion.csv: every test image's (actual, predicted) class name, in test-split order."""
-    return [(row["actual"], row["predicted"]) for row in _rows(path, ("actual", "predicted"))]
