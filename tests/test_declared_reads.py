@@ -28,7 +28,7 @@ from mnist_pipeline.data.datasets import FILES, LABELS_FILE
 from tests.conftest import ROOT, copy_project, run, run_module, write_dataset
 from tests.http_server import ScriptedServer, no_proxy, server  # noqa: F401 - fixtures
 
-STAGES = tuple(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])  # in the order they run
+STAGES = tuple(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])  # dvc.yaml's order, not the run order
 SLOW_STAGES = {"train", "evaluate", "export", "report"}  # TensorFlow, or what it outputs
 PARAMS_FILE = "params.yaml"  # declared key by key under `params:`
 # The repository's own files, not data: dvclive (train) and DVC's API (report) read DVC's configuration.
@@ -206,9 +206,9 @@ class Pipeline:
 
     def record(self, stage: str) -> Record:
         needs = declared(stage, self.params).deps
-        for earlier in STAGES[: STAGES.index(stage)]:
-            if any(_under(dep, declared(earlier, self.params).outs) for dep in needs):
-                self.record(earlier)
+        for other in STAGES:  # the stages that make what this one reads run first (the graph has no cycle)
+            if other != stage and any(_under(dep, declared(other, self.params).outs) for dep in needs):
+                self.record(other)
         if stage not in self.records:
             self.records[stage] = self._run(stage)
         return self.records[stage]
