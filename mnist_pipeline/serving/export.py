@@ -26,9 +26,7 @@ from mnist_pipeline.model.quiet_tensorflow import keras, tf
 from mnist_pipeline.native_stderr import native_stderr_silenced
 from mnist_pipeline.params import TFLITE_FLAVOURS, ExportParams
 from mnist_pipeline.serving.layout import ExportedModel, exported_models, is_quantised
-from mnist_pipeline.serving.litert import PIXELS, PROBABILITIES, SIGNATURE, TFLiteClassifier
-
-CLASS = "class"
+from mnist_pipeline.serving.litert import CLASS, PIXELS, PROBABILITIES, SIGNATURE, TFLiteClassifier
 
 
 def image_shape(model: keras.Model) -> tuple[int, int]:

@@ -14,8 +14,12 @@ TensorFlow), so `predict` starts fast.
 
 from __future__ import annotations
 
+import contextlib
+import struct
 import warnings
+from collections.abc import Generator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -27,7 +31,8 @@ MNIST_SIZE = 28
 MAX_IMAGE_PIXELS = 40_000_000  # a 40 MP photo is plenty; beyond it we refuse a decompression bomb
 MAX_ARRAY_BYTES = 512 * 2**20  # a decompressed IDX file (MNIST's training images are 47 MB)
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")  # plain rasters; never EPS (runs Ghostscript)
-_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError)  # what Pillow raises on bad data
+# what Pillow's decoders raise on bad data (some of its readers index or unpack past the end of a cut file)
+_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error)
 
 
 class InputError(DataError):
@@ -47,10 +52,14 @@ def load_inputs(path: str | Path, size: int = MNIST_SIZE) -> np.ndarray:
         return prepare_stack(read_npy(path), size)
     if is_idx_name(path):
         return prepare_stack(read_idx_images(path), size)
-    grey = read_image(path)
+    return prepare_image(read_image(path), size)[np.newaxis]
+
+
+def prepare_image(grey: np.ndarray, size: int = MNIST_SIZE) -> np.ndarray:
+    """One decoded image as the model's input: MNIST-sized ones as they are (made light on dark), others framed."""
     if grey.shape == (size, size):
-        return to_light_on_dark(grey)[np.newaxis]
-    return mnist_style(grey, size)[np.newaxis]
+        return to_light_on_dark(grey)
+    return mnist_style(grey, size)
 
 
 def prepare_stack(images: np.ndarray, size: int = MNIST_SIZE) -> np.ndarray:
@@ -76,33 +85,45 @@ def _check_file(path: Path) -> None:
 # -- image files ---------------------------------------------------------------------------
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to a uint8 grey `[H, W]` array, refusing corrupt files and bombs.
+def read_image(source: str | Path | BinaryIO, name: str | None = None) -> np.ndarray:
+    """Decode an image file (a path, or an open binary file called `name`) to uint8 grey `[H, W]`.
 
     The size is checked from the header before any pixel is decoded, and Pillow's own
     bomb warning is turned into an error, so a small file cannot claim gigapixels.
     Transparent pixels count as white paper (what a viewer shows), EXIF rotation of
-    phone photos is applied.
+    phone photos is applied. Only what Pillow raises while decoding becomes an
+    `InputError`; an error in our own code stays a bug with its traceback.
     """
+    name = str(source) if name is None else name
+    with _decoding(name):
+        image = Image.open(source, formats=IMAGE_FORMATS)
+    with image:
+        pixels = image.width * image.height
+        if pixels > MAX_IMAGE_PIXELS:
+            raise InputError(
+                name,
+                f"image is {image.width}x{image.height} ({pixels / 1e6:.0f} MP), more than the "
+                f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP accepted (a decompression bomb?)",
+            )
+        with _decoding(name):
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+    return _to_grey(upright)
+
+
+@contextlib.contextmanager
+def _decoding(name: str) -> Generator[None, None, None]:
+    """Turn what Pillow raises on bad data into an `InputError` naming the file."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=IMAGE_FORMATS) as image:
-                pixels = image.width * image.height
-                if pixels > MAX_IMAGE_PIXELS:
-                    raise InputError(
-                        path,
-                        f"image is {image.width}x{image.height} ({pixels / 1e6:.0f} MP), more than the "
-                        f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP accepted (a decompression bomb?)",
-                    )
-                image.load()
-                return _to_grey(ImageOps.exif_transpose(image))
+            yield
     except Image.UnidentifiedImageError:
-        raise InputError(path, f"not an image (not one of {', '.join(IMAGE_FORMATS)})") from None
+        raise InputError(name, f"not an image (not one of {', '.join(IMAGE_FORMATS)})") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
-        raise InputError(path, f"refused as a decompression bomb ({error})") from None
+        raise InputError(name, f"refused as a decompression bomb ({error})") from None
     except _IMAGE_ERRORS as error:
-        raise InputError(path, f"corrupt or truncated image ({error or type(error).__name__})") from None
+        raise InputError(name, f"corrupt or truncated image ({error or type(error).__name__})") from None
 
 
 def _to_grey(image: Image.Image) -> np.ndarray:

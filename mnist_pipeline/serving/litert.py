@@ -16,6 +16,7 @@ from mnist_pipeline.native_stderr import native_stderr_silenced
 SIGNATURE = "serving_default"
 PIXELS = "pixels"
 PROBABILITIES = "probabilities"
+CLASS = "class"  # the SavedModel's second output: argmax of the probabilities
 BATCH = 1024  # images per interpreter call, so a whole IDX file never needs one huge tensor
 
 

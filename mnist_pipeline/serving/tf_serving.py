@@ -1,0 +1,179 @@
+"""TensorFlow Serving's REST formats for our signature, as pure functions (no web framework here).
+
+Our exports have one signature, `serving_default`: input `pixels` (uint8 `[N, H, W]`),
+outputs `probabilities` (float32 `[N, K]`) and `class` (int64 `[N]`). TF Serving's REST
+API (https://www.tensorflow.org/tfx/serving/api_rest) takes it in two formats:
+
+- row: `{"instances": [<[H, W] pixels> | {"pixels": <[H, W]>}, ...]}`, answered with
+  `{"predictions": [{"probabilities": [...], "class": c}, ...]}`;
+- columnar: `{"inputs": <[N, H, W]> | {"pixels": <[N, H, W]>}}`, answered with
+  `{"outputs": {"probabilities": [[...], ...], "class": [c, ...]}}`;
+
+both with an optional `"signature_name"`. Errors are `{"error": "<message>"}`. Every
+client mistake raises `RequestError` with the HTTP status and a one-line reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from mnist_pipeline.serving.litert import CLASS, PIXELS, PROBABILITIES, SIGNATURE
+
+METHOD_NAME = "tensorflow/serving/predict"
+
+
+class RequestError(Exception):
+    """A client's mistake: answered with `status` and `{"error": message}`, never a traceback."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PredictRequest:
+    pixels: np.ndarray  # uint8 [N, H, W]
+    columnar: bool  # answer with "outputs" (columnar) rather than "predictions" (row)
+
+
+def parse_json(body: bytes) -> Any:
+    """The request's JSON document; malformed JSON is a 400 with the parser's reason.
+
+    orjson is fast but refuses `NaN`, which TF Serving's JSON accepts: the standard
+    parser gets a second look so that such a body is refused for its values, not its syntax.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestError(400, f"malformed JSON: {error}") from None
+
+
+def parse_predict_request(body: bytes, image_shape: tuple[int, int], max_instances: int) -> PredictRequest:
+    """Pixels `[N, H, W]` from a row or columnar predict request (see the module doc)."""
+    document = parse_json(body)
+    if not isinstance(document, dict):
+        raise RequestError(400, "the request must be a JSON object with 'instances' or 'inputs'")
+    check_signature_name(document.get("signature_name"))
+    if ("instances" in document) == ("inputs" in document):
+        raise RequestError(400, "give exactly one of 'instances' (row format) or 'inputs' (columnar format)")
+    if "instances" in document:
+        instances = document["instances"]
+        if not isinstance(instances, list):
+            raise RequestError(400, "'instances' must be a list, one item per image")
+        check_count(len(instances), max_instances)
+        tensor = [_unwrap(instance, f"instances[{index}]") for index, instance in enumerate(instances)]
+        return PredictRequest(to_pixels(tensor, image_shape, "instances"), columnar=False)
+    tensor = _unwrap(document["inputs"], "inputs")
+    if isinstance(tensor, list):
+        check_count(len(tensor), max_instances)
+    return PredictRequest(to_pixels(tensor, image_shape, "inputs"), columnar=True)
+
+
+def check_signature_name(name: Any) -> None:
+    if name is not None and name != SIGNATURE:
+        raise RequestError(400, f"Serving signature name: {json.dumps(name)} not found in signature def")
+
+
+def check_count(count: int, max_instances: int) -> None:
+    if count == 0:
+        raise RequestError(400, "no images in the request")
+    if count > max_instances:
+        raise RequestError(413, f"{count} images in one request, more than the {max_instances} allowed; split it")
+
+
+def _unwrap(value: Any, where: str) -> Any:
+    """An input given by name (`{"pixels": ...}`) or bare (the signature has only one input)."""
+    if not isinstance(value, dict):
+        return value
+    if set(value) != {PIXELS}:
+        raise RequestError(
+            400, f"{where}: unknown input(s) {sorted(set(value) - {PIXELS})}; the only input is {PIXELS!r}"
+        )
+    return value[PIXELS]
+
+
+def to_pixels(tensor: Any, image_shape: tuple[int, int], where: str) -> np.ndarray:
+    """Check a nested list is uint8 pixels `[N, H, W]` (whole numbers 0-255) and convert it."""
+    try:
+        array = np.asarray(tensor)
+    except (ValueError, TypeError):
+        raise RequestError(
+            400, f"{where}: ragged nested lists; expected a [N, {image_shape[0]}, {image_shape[1]}] tensor"
+        ) from None
+    if array.shape[1:] != image_shape or array.ndim != 3:
+        shape = ", ".join(str(side) for side in array.shape)
+        raise RequestError(
+            400, f"{where}: expected images of shape [{image_shape[0]}, {image_shape[1]}], got [{shape}] in all"
+        )
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise RequestError(400, f"{where}: pixel values must be whole numbers 0-255, got NaN or Infinity")
+    if array.dtype.kind not in "iu":
+        raise RequestError(400, f"{where}: pixel values must be whole numbers 0-255 (uint8), got {_kind(array)}")
+    if array.size and (array.min() < 0 or array.max() > 255):
+        raise RequestError(400, f"{where}: pixel values must be 0-255 (uint8), got {array.min()} to {array.max()}")
+    return array.astype(np.uint8)
+
+
+def _kind(array: np.ndarray) -> str:
+    return {"f": "fractions", "b": "booleans", "U": "strings", "O": "mixed values"}.get(
+        array.dtype.kind, str(array.dtype)
+    )
+
+
+def predict_response(probabilities: np.ndarray, columnar: bool) -> dict[str, Any]:
+    """The SavedModel's outputs by name, in the request's format."""
+    classes = probabilities.argmax(axis=1).tolist()
+    rows = probabilities.tolist()
+    if columnar:
+        return {"outputs": {PROBABILITIES: rows, CLASS: classes}}
+    return {"predictions": [{PROBABILITIES: row, CLASS: c} for row, c in zip(rows, classes)]}
+
+
+def model_status(version: str) -> dict[str, Any]:
+    """`GET /v1/models/<name>`: one version, loaded and available (GetModelStatusResponse)."""
+    return {
+        "model_version_status": [
+            {"version": version, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+        ]
+    }
+
+
+def model_metadata(name: str, version: str, image_shape: tuple[int, int], num_classes: int) -> dict[str, Any]:
+    """`GET /v1/models/<name>/metadata`: the signature as TF Serving describes a SavedModel's."""
+    height, width = image_shape
+    signature = {
+        "inputs": {PIXELS: _tensor_info(PIXELS, "DT_UINT8", [-1, height, width])},
+        "outputs": {
+            PROBABILITIES: _tensor_info(PROBABILITIES, "DT_FLOAT", [-1, num_classes]),
+            CLASS: _tensor_info(CLASS, "DT_INT64", [-1]),
+        },
+        "method_name": METHOD_NAME,
+    }
+    return {
+        "model_spec": {"name": name, "signature_name": "", "version": version},
+        "metadata": {"signature_def": {"signature_def": {SIGNATURE: signature}}},
+    }
+
+
+def _tensor_info(name: str, dtype: str, shape: list[int]) -> dict[str, Any]:
+    return {
+        "dtype": dtype,
+        "tensor_shape": {"dim": [{"size": str(size), "name": ""} for size in shape], "unknown_rank": False},
+        "name": f"{SIGNATURE}_{name}:0",
+    }
+
+
+def servable_not_found(name: str, version: str | None) -> RequestError:
+    """TF Serving's words for a model name or version it does not serve."""
+    which = f"Latest({name})" if version is None else f"Specific({name}, {version})"
+    return RequestError(404, f"Servable not found for request: {which}")
