@@ -14,6 +14,7 @@ model that fails to load (cut short, not a TFLite model) leaves the old one serv
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -85,7 +86,8 @@ class ModelWatcher:
         self.path = path
         self.interval = interval
         self.settle = settle
-        self._state = file_state(path)
+        with contextlib.suppress(FileNotFoundError):  # then load_model says what is missing
+            self._state = file_state(path)  # before loading: a change while loading is seen at the next look
         self.current = load_model(path)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

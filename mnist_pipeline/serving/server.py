@@ -31,13 +31,13 @@ from typing import Any
 import anyio
 import numpy as np
 import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
-from fastapi.staticfiles import StaticFiles
+from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from mnist_pipeline.serving import tf_serving
 from mnist_pipeline.serving.images import InputError, prepare_image, read_image
@@ -67,81 +67,60 @@ def error_response(status: int, message: str) -> Response:
     return json_response({"error": message}, status)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings) -> Starlette:
     """The app, serving the model at `settings.model` (loaded now: a broken model fails here, not later)."""
     watcher = ModelWatcher(Path(settings.model), interval=settings.reload_interval)
     limiter = anyio.CapacityLimiter(settings.image_threads)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncGenerator[None, None]:
+    async def lifespan(app: Starlette) -> AsyncGenerator[None, None]:
         watcher.start()
         yield
         watcher.stop()
 
-    app = FastAPI(title="MNIST classifier", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-
-    def model_for(name: str, version: str | None) -> LoadedModel:
-        model = watcher.current  # taken once: this request uses this model to its end
+    def model_for(request: Request) -> LoadedModel:
+        """The model a request names; taken once, so the request uses this model to its end."""
+        model = watcher.current
+        name, version = request.path_params["name"], request.path_params.get("version")
         if name != settings.name or (version is not None and version != model.version):
             raise tf_serving.servable_not_found(name, version)
         return model
 
-    @app.exception_handler(RequestError)
-    async def request_error(request: Request, error: RequestError) -> Response:
-        return error_response(error.status, error.message)
-
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, error: HTTPException) -> Response:
-        return error_response(error.status_code, str(error.detail))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, error: RequestValidationError) -> Response:
-        first = error.errors()[0]
-        return error_response(400, f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}")
-
-    @app.exception_handler(ClientDisconnect)
-    async def disconnected(request: Request, error: ClientDisconnect) -> Response:
-        return error_response(400, "the client closed the connection before sending the whole body")
-
-    @app.get("/healthz")
-    async def healthz() -> Response:
+    async def healthz(request: Request) -> Response:
         return json_response({"status": "ok"})
 
-    @app.get("/readyz")
-    async def readyz() -> Response:
+    async def readyz(request: Request) -> Response:
         model = watcher.current
         return json_response(
             {"status": "ready", "model": settings.name, "version": model.version, "sha256": model.sha256}
         )
 
-    @app.get("/", response_class=HTMLResponse)
-    async def page() -> HTMLResponse:
+    async def page(request: Request) -> Response:
         html = (STATIC / "index.html").read_text(encoding="utf-8")
         return HTMLResponse(html.replace("{{MODEL_NAME}}", json.dumps(settings.name)[1:-1]))
 
-    async def status(name: str, version: str | None = None) -> Response:
-        return json_response(tf_serving.model_status(model_for(name, version).version))
+    async def status(request: Request) -> Response:
+        return json_response(tf_serving.model_status(model_for(request).version))
 
-    async def metadata(name: str, version: str | None = None) -> Response:
-        model = model_for(name, version)
+    async def metadata(request: Request) -> Response:
+        model = model_for(request)
+        classifier = model.classifier
         document = tf_serving.model_metadata(
-            name, model.version, model.classifier.image_shape, model.classifier.num_classes
+            settings.name, model.version, classifier.image_shape, classifier.num_classes
         )
         document["model"] = {"sha256": model.sha256, "path": str(model.path), "labels": list(model.labels)}
         return json_response(document)
 
-    async def predict(request: Request, name: str, version: str | None = None) -> Response:
-        model = model_for(name, version)
+    async def predict(request: Request) -> Response:
+        model = model_for(request)
         body = await read_body(request, settings.max_body_bytes)
         parsed = tf_serving.parse_predict_request(body, model.classifier.image_shape, settings.max_instances)
         probabilities = model.classifier.predict(parsed.pixels)
         return json_response(tf_serving.predict_response(probabilities, parsed.columnar))
 
-    async def classify_image(request: Request, name: str, version: str | None = None, k: int = 3) -> Response:
-        model = model_for(name, version)
-        if k < 1:
-            raise RequestError(400, f"k must be at least 1, got {k}")
+    async def classify_image(request: Request) -> Response:
+        model = model_for(request)
+        k = top_k_parameter(request.query_params.get("k", "3"))
         upload_name, data = await read_upload(request, settings.max_body_bytes)
         size = model.classifier.image_shape[0]
         pixels = await anyio.to_thread.run_sync(decode_and_prepare, data, upload_name, size, limiter=limiter)
@@ -149,12 +128,41 @@ def create_app(settings: Settings) -> FastAPI:
         prediction = Prediction(upload_name, None, top_k(probabilities, model.labels, min(k, len(model.labels))))
         return json_response({**prediction.as_json(), "model": {"version": model.version, "sha256": model.sha256}})
 
+    routes = [
+        Route("/", page),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+    ]
     for prefix in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
-        app.add_api_route(prefix, status, methods=["GET"])
-        app.add_api_route(prefix + "/metadata", metadata, methods=["GET"])
-        app.add_api_route(prefix + ":predict", predict, methods=["POST"])
-        app.add_api_route(prefix + ":classify-image", classify_image, methods=["POST"])
-    return app
+        routes += [
+            Route(prefix, status),
+            Route(prefix + "/metadata", metadata),
+            Route(prefix + ":predict", predict, methods=["POST"]),
+            Route(prefix + ":classify-image", classify_image, methods=["POST"]),
+        ]
+    handlers = {RequestError: request_error, HTTPException: http_error, ClientDisconnect: disconnected}
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+
+
+async def request_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestError)
+    return error_response(error.status, error.message)
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    return error_response(error.status_code, str(error.detail))
+
+
+async def disconnected(request: Request, error: Exception) -> Response:
+    return error_response(400, "the client closed the connection before sending the whole body")
+
+
+def top_k_parameter(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise RequestError(400, f"k must be a whole number of at least 1, got {value!r}")
+    return int(value)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -204,7 +212,7 @@ def decode_and_prepare(data: bytes, name: str, size: int) -> np.ndarray:
         raise RequestError(400, error.reason) from None
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> Starlette:
     """The app for each of `serve --workers N`'s processes (uvicorn imports it by name)."""
     return create_app(Settings(**json.loads(os.environ[SETTINGS_ENV])))
 
