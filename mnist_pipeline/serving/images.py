@@ -26,6 +26,7 @@ from PIL import Image, ImageOps
 
 from mnist_pipeline.data.idx import IdxError, gunzip, read_idx
 from mnist_pipeline.errors import DataError
+from mnist_pipeline.serving.ink import NoDigitFound, find_digit
 
 MNIST_SIZE = 28
 MAX_IMAGE_PIXELS = 40_000_000  # a 40 MP photo is plenty; beyond it we refuse a decompression bomb
@@ -49,24 +50,27 @@ def load_inputs(path: str | Path, size: int = MNIST_SIZE) -> np.ndarray:
     path = Path(path)
     _check_file(path)
     if path.suffix.lower() == ".npy":
-        return prepare_stack(read_npy(path), size)
+        return prepare_stack(read_npy(path), str(path), size)
     if is_idx_name(path):
-        return prepare_stack(read_idx_images(path), size)
-    return prepare_image(read_image(path), size)[np.newaxis]
+        return prepare_stack(read_idx_images(path), str(path), size)
+    return prepare_image(read_image(path), str(path), size)[np.newaxis]
 
 
-def prepare_image(grey: np.ndarray, size: int = MNIST_SIZE) -> np.ndarray:
+def prepare_image(grey: np.ndarray, name: str, size: int = MNIST_SIZE) -> np.ndarray:
     """One decoded image as the model's input: MNIST-sized ones as they are (made light on dark), others framed."""
     if grey.shape == (size, size):
         return to_light_on_dark(grey)
-    return mnist_style(grey, size)
+    try:
+        return mnist_style(grey, size)
+    except NoDigitFound as error:
+        raise InputError(name, str(error)) from None
 
 
-def prepare_stack(images: np.ndarray, size: int = MNIST_SIZE) -> np.ndarray:
+def prepare_stack(images: np.ndarray, name: str, size: int = MNIST_SIZE) -> np.ndarray:
     """Arrays of the model's size are already MNIST-formatted; others are treated like photos."""
     if images.shape[1:] == (size, size):
         return images
-    return np.stack([mnist_style(image, size) for image in images])
+    return np.stack([prepare_image(image, f"{name}[{index}]", size) for index, image in enumerate(images)])
 
 
 def _check_file(path: Path) -> None:
@@ -208,12 +212,12 @@ def _image_stack(array: np.ndarray, path: str | Path) -> np.ndarray:
 
 
 def mnist_style(grey: np.ndarray, size: int = MNIST_SIZE) -> np.ndarray:
-    """A photo or scan of one digit, prepared the way MNIST's digits were (see the module doc)."""
-    ink = isolate_ink(to_light_on_dark(grey))
-    box = crop_to_ink(ink)
-    if box.size == 0:
-        return np.zeros((size, size), np.uint8)  # a blank page: nothing to frame
-    return center_by_mass(fit_in_box(box, round(size * 20 / 28)), size)
+    """A photo or scan of one digit, prepared the way MNIST's digits were (see the module doc).
+
+    Raises `NoDigitFound` for a blank page (see `mnist_pipeline.serving.ink` for how the digit is found).
+    """
+    digit = np.rint(find_digit(grey)).astype(np.uint8)
+    return center_by_mass(fit_in_box(digit, round(size * 20 / 28)), size)
 
 
 def border(grey: np.ndarray) -> np.ndarray:
@@ -235,20 +239,6 @@ def is_dark_on_light(grey: np.ndarray) -> bool:
 def to_light_on_dark(grey: np.ndarray) -> np.ndarray:
     """Invert dark ink on light paper into MNIST's light strokes on black."""
     return 255 - grey if is_dark_on_light(grey) else grey
-
-
-def isolate_ink(grey: np.ndarray, noise_floor: float = 0.2) -> np.ndarray:
-    """Subtract the background level and stretch the ink to full brightness, as in MNIST.
-
-    Pixels fainter than `noise_floor` of the brightest (paper texture, shadows) become 0,
-    so they neither widen the bounding box nor pull the centre of mass.
-    """
-    ink = np.clip(grey.astype(np.float64) - np.median(border(grey)), 0, None)
-    peak = ink.max()
-    if peak == 0:
-        return np.zeros(grey.shape, np.uint8)
-    ink[ink < noise_floor * peak] = 0
-    return np.rint(ink * (255 / peak)).astype(np.uint8)
 
 
 def crop_to_ink(ink: np.ndarray) -> np.ndarray:

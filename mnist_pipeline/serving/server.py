@@ -207,7 +207,7 @@ async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
 def decode_and_prepare(data: bytes, name: str, size: int) -> np.ndarray:
     """The same preparation as `predict`'s for an image file: decode, then frame it like MNIST."""
     try:
-        return prepare_image(read_image(io.BytesIO(data), name), size)
+        return prepare_image(read_image(io.BytesIO(data), name), name, size)
     except InputError as error:
         raise RequestError(400, error.reason) from None
 
