@@ -1,0 +1,92 @@
+"""The drawing page in a real browser: headless Chromium draws a stroke with pointer events and reads the answer.
+
+Debian's `chromium` driven through Selenium with Debian's `chromium-driver` (no browser
+download). The screenshot is kept as test-artifacts/draw-page.png.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.serve_process import ROOT, Server, running_server
+from tests.serving_fixtures import ExportDir, export_dir, tiny_setup  # noqa: F401 - fixtures
+from tests.test_report import find_chromium, unavailable
+
+ARTIFACTS = ROOT / "test-artifacts"
+INSTALL_DRIVER = "chromedriver not found: install it (Debian/Ubuntu: `apt-get install -y chromium-driver`)"
+
+
+@pytest.fixture(scope="module")
+def server(export_dir: ExportDir, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with running_server(export_dir.model(), tmp_path_factory.mktemp("page") / "serve.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+    if not Path(driver_path).is_file():
+        unavailable(INSTALL_DRIVER)
+    options = webdriver.ChromeOptions()
+    options.binary_location = find_chromium()
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=480,900"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def draw(driver: object, canvas: object, points: list[tuple[float, float]]) -> None:
+    """One stroke through `points` (fractions of the canvas), with pointer down, moves and up."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    size = canvas.size
+    to_offset = [((x - 0.5) * size["width"], (y - 0.5) * size["height"]) for x, y in points]
+    actions = ActionChains(driver, duration=20).move_to_element_with_offset(canvas, *to_offset[0]).click_and_hold()
+    for (x0, y0), (x1, y1) in zip(to_offset, to_offset[1:]):
+        actions.move_by_offset(x1 - x0, y1 - y0)
+    actions.release().perform()
+
+
+def top_guess(driver: object, timeout: float = 10) -> str:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "#guesses li:first-child .label")
+            and d.find_element(By.CSS_SELECTOR, "#guesses li:first-child .label").text
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "points"),
+    [
+        ("pole", [(0.5, 0.15), (0.5, 0.5), (0.5, 0.85)]),  # a vertical stroke
+        ("bar", [(0.15, 0.5), (0.5, 0.5), (0.85, 0.5)]),  # a horizontal one
+    ],
+)
+def test_drawing_a_stroke_shows_its_class(browser: object, server: Server, label: str, points: list) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server.url + "/")
+    draw(browser, browser.find_element(By.ID, "pad"), points)
+    WebDriverWait(browser, 10).until(lambda d: top_guess(d) == label)
+    guesses = browser.find_elements(By.CSS_SELECTOR, "#guesses li")
+    assert len(guesses) == 3  # the three best, with probabilities
+    assert all(item.text.strip().endswith("%") for item in guesses)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"draw-page-{label}.png"))
+    browser.find_element(By.ID, "clear").click()
+    assert browser.find_elements(By.CSS_SELECTOR, "#guesses li") == []
