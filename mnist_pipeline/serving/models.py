@@ -25,7 +25,7 @@ from pathlib import Path
 from mnist_pipeline.data.datasets import LABELS_FILE
 from mnist_pipeline.errors import DataError
 from mnist_pipeline.serving.litert import TFLiteClassifier
-from mnist_pipeline.serving.predict import read_labels
+from mnist_pipeline.serving.predict import model_labels
 
 log = logging.getLogger("mnist_pipeline.serving")
 
@@ -75,7 +75,7 @@ def load_model(path: Path) -> LoadedModel:
     height, width = classifier.image_shape
     if height != width:
         raise DataError(f"{path}: the model takes {height}x{width} images; only square ones are supported")
-    labels = read_labels(labels_path(path), classifier.num_classes, required=False)
+    labels = model_labels(labels_path(path), classifier.num_classes, required=False)
     return LoadedModel(classifier, labels, hashlib.sha256(content).hexdigest(), version, path)
 
 
