@@ -1,0 +1,235 @@
+"""Load on `serve`: requests/s and latency at concurrency 1, 8 and 64, and a soak with malformed requests mixed in.
+
+    python benchmarks/serving_load.py [--model models/export/model_float32.tflite] [--seconds 5] [--soak 60]
+
+Starts `serve` on a free 127.0.0.1 port (nothing leaves the machine) and drives it with an
+`httpx` async client in this process, one connection per concurrent client, each sending
+its next request as soon as the previous one is answered (closed loop), for `--seconds`
+per cell (and at most `--max-requests`). Requests:
+
+- single: TF Serving row format, one 28x28 image (`{"instances": [...]}`);
+- batch: 256 images in one request (columnar `{"inputs": ...}`);
+- png: a 280x280 PNG of a drawn digit (what the page sends) to `:classify-image`.
+
+Then the soak: `--soak` seconds at concurrency 8, one request in 10 malformed (bad JSON,
+a wrong shape, pixels out of range, a text file as an image); every good request must
+succeed and every bad one get a 4xx; the server's RSS after a warm-up and at the end.
+Client and server share the machine's cores, so the figures are a floor for the server.
+Writes benchmarks/results/serving_load.{json,md}. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import io
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, log, machine  # noqa: E402
+
+from tests.serve_process import Server, running_server  # noqa: E402
+
+CONCURRENCY = (1, 8, 64)
+BATCH = 256
+
+
+def requests_for(pixels: np.ndarray) -> dict[str, tuple[str, dict[str, Any], int]]:
+    """Scenario -> (path, httpx arguments, images per request)."""
+    canvas = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(canvas).line([(140, 40), (140, 240)], fill=0, width=18)
+    png = io.BytesIO()
+    canvas.save(png, format="PNG")
+    return {
+        "single": ("/v1/models/mnist:predict", {"content": json.dumps({"instances": pixels[:1].tolist()})}, 1),
+        "batch": ("/v1/models/mnist:predict", {"content": json.dumps({"inputs": pixels[:BATCH].tolist()})}, BATCH),
+        "png": ("/v1/models/mnist:classify-image", {"content": png.getvalue()}, 1),
+    }
+
+
+def malformed() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        ("/v1/models/mnist:predict", {"content": b'{"instances": [[1, 2'}),
+        ("/v1/models/mnist:predict", {"content": json.dumps({"instances": [[1, 2, 3]]})}),
+        ("/v1/models/mnist:predict", {"content": json.dumps({"instances": [[[300] * 28] * 28]})}),
+        ("/v1/models/mnist:classify-image", {"content": b"this is not an image"}),
+    ]
+
+
+async def closed_loop(
+    url: str, concurrency: int, seconds: float, max_requests: int, pick: Any
+) -> tuple[list[float], int, int, float]:
+    """Run `concurrency` clients until time or count is up: (latencies of good answers, failures, count, wall s)."""
+    latencies: list[float] = []
+    failures = 0
+    sent = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+        deadline = started + seconds
+
+        async def worker() -> None:
+            nonlocal failures, sent
+            while time.perf_counter() < deadline and sent < max_requests:
+                sent += 1
+                path, arguments, good = pick(sent)
+                begin = time.perf_counter()
+                try:
+                    response = await client.post(path, **arguments)
+                    ok = response.status_code == 200 if good else 400 <= response.status_code < 500
+                except httpx.HTTPError:
+                    ok = False
+                if ok and good:
+                    latencies.append(time.perf_counter() - begin)
+                failures += not ok
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    return latencies, failures, sent, wall
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def rss_kib(server: Server) -> int:
+    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def measure(server: Server, pixels: np.ndarray, seconds: float, max_requests: int) -> list[dict[str, Any]]:
+    rows = []
+    for scenario, (path, arguments, images) in requests_for(pixels).items():
+        request = (path, arguments, True)
+        for concurrency in CONCURRENCY:
+            asyncio.run(closed_loop(server.url, concurrency, min(1.0, seconds), 200, lambda _, r=request: r))  # warm-up
+            latencies, failures, sent, wall = asyncio.run(
+                closed_loop(server.url, concurrency, seconds, max_requests, lambda _, r=request: r)
+            )
+            row = {
+                "scenario": scenario,
+                "concurrency": concurrency,
+                "requests": sent,
+                "failed": failures,
+                "requests_per_s": len(latencies) / wall,
+                "images_per_s": len(latencies) * images / wall,
+                "p50_ms": 1000 * percentile(latencies, 50),
+                "p99_ms": 1000 * percentile(latencies, 99),
+            }
+            log(json.dumps(row))
+            rows.append(row)
+    return rows
+
+
+def soak(server: Server, pixels: np.ndarray, seconds: float) -> dict[str, Any]:
+    good = requests_for(pixels)
+    bad = malformed()
+    good_list = [(path, arguments) for path, arguments, _ in good.values()]
+
+    def pick(number: int) -> tuple[str, dict[str, Any], bool]:
+        if number % 10 == 0:
+            return (*bad[(number // 10) % len(bad)], False)
+        return (*good_list[number % len(good_list)], True)
+
+    warm_up = min(10.0, seconds / 6)
+    asyncio.run(closed_loop(server.url, 8, warm_up, 10**9, pick))
+    rss_start = rss_kib(server)
+    latencies, failures, sent, wall = asyncio.run(closed_loop(server.url, 8, seconds, 10**9, pick))
+    rss_end = rss_kib(server)
+    result = {
+        "seconds": wall,
+        "requests": sent,
+        "malformed": sent // 10,
+        "failed": failures,
+        "rss_after_warm_up_mib": rss_start / 1024,
+        "rss_end_mib": rss_end / 1024,
+        "rss_growth": rss_end / rss_start - 1,
+        "p99_ms": 1000 * percentile(latencies, 99),
+    }
+    log(json.dumps(result))
+    return result
+
+
+def markdown(rows: list[dict[str, Any]], soaked: dict[str, Any], context: dict[str, Any]) -> str:
+    lines = [
+        "# Serving load",
+        "",
+        f"`{context['command']}` on {context['machine']['cpu']} ({context['machine']['cores']} cores, shared with other work; "
+        f"client and server on the same cores), {context['date']}.",
+        "",
+        "| request | concurrency | requests/s | images/s | p50 ms | p99 ms | failed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['scenario']} | {row['concurrency']} | {row['requests_per_s']:.0f} | {row['images_per_s']:.0f} "
+            f"| {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['failed']} |"
+        )
+    lines += [
+        "",
+        f"Soak: {soaked['seconds']:.0f} s at concurrency 8, {soaked['requests']} requests of which {soaked['malformed']} "
+        f"malformed; failed: {soaked['failed']}; RSS {soaked['rss_after_warm_up_mib']:.1f} MiB after warm-up, "
+        f"{soaked['rss_end_mib']:.1f} MiB at the end ({100 * soaked['rss_growth']:+.1f} %).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def tiny_export(folder: Path) -> Path:
+    """Without an export, the test suite's small real model (trained on synthetic shapes in seconds)."""
+    from tests.serving_fixtures import build_tiny_setup
+
+    path = folder / "model_float32.tflite"
+    path.write_bytes(build_tiny_setup().tflite["float32"])
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "export" / "model_float32.tflite")
+    parser.add_argument("--seconds", type=float, default=5.0, help="per cell")
+    parser.add_argument("--max-requests", type=int, default=100_000, help="per cell")
+    parser.add_argument("--soak", type=float, default=60.0, help="soak seconds (0: none)")
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serving_load.md")
+    args = parser.parse_args()
+    pixels = np.random.default_rng(0).integers(0, 256, (BATCH, 28, 28), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as scratch:
+        model = args.model if args.model.is_file() else tiny_export(Path(scratch))
+        log(f"serving {model.name}")
+        options = ("--workers", str(args.workers))
+        with running_server(model, Path(scratch) / "serve.log", *options) as server:
+            log(f"ready in {server.ready_s:.2f} s")
+            rows = measure(server, pixels, args.seconds, args.max_requests)
+            soaked = soak(server, pixels, args.soak) if args.soak > 0 else {}
+            traceback_logged = "Traceback" in server.log_text()
+    context = {
+        "command": "python benchmarks/serving_load.py " + " ".join(sys.argv[1:]),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "model": model.name,
+        "ready_s": server.ready_s,
+        "traceback_logged": traceback_logged,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps({**context, "cells": rows, "soak": soaked}, indent=2) + "\n")
+    if soaked:
+        args.out.write_text(markdown(rows, soaked, context))
+    print(args.out.read_text() if soaked else json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
