@@ -11,6 +11,7 @@ were made and what `predict` does to a photo), so that the only difference betwe
 columns is the photo. For the first `--count` test items it reports the accuracy on
 
 - the plain images: the framed 28x28 arrays given to the model directly;
+- the plain images rotated as in their photo (no photo): what the model loses to rotation alone;
 - clean renders: black on white PNGs, 8x enlarged, through `predict`'s image path;
 - photos: one synthetic photo per item, through `predict`'s image path;
 
@@ -31,6 +32,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -104,16 +106,20 @@ def accuracy_of_files(module: ModuleType, classifier: TFLiteClassifier, paths: l
     return {"accuracy": correct / len(paths), "refused": refused, "ms_per_image": 1000 * seconds / len(paths)}
 
 
-def write_files(folder: Path, items: np.ndarray, seed: int) -> tuple[list[Path], list[Path]]:
+def write_files(folder: Path, items: np.ndarray, seed: int) -> tuple[list[Path], list[Path], np.ndarray]:
+    """Photos and clean renders of `items`, and each item rotated as in its photo and framed (no photo)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    photos, cleans = [], []
+    photos, cleans, rotated = [], [], []
     for index, item in enumerate(items):
+        spec = random_spec(rng)
         photos.append(folder / f"photo-{index:04d}.jpg")
-        photos[-1].write_bytes(render_photo(item, random_spec(rng), rng))
+        photos[-1].write_bytes(render_photo(item, spec, rng))
         cleans.append(folder / f"clean-{index:04d}.png")
         cleans[-1].write_bytes(clean_render(item))
-    return photos, cleans
+        turned = Image.fromarray(item).rotate(spec.rotation, resample=Image.Resampling.BILINEAR, expand=True)
+        rotated.append(frame(np.asarray(turned)))
+    return photos, cleans, np.stack(rotated)
 
 
 def main() -> None:
@@ -142,7 +148,8 @@ def main() -> None:
     results: dict = {"count": args.count, "epochs": args.epochs, "plain_28x28": plain, "versions": {}}
     with tempfile.TemporaryDirectory() as scratch:
         log(f"rendering {args.count} photos and clean scans")
-        photos, cleans = write_files(Path(scratch) / "files", x_test, args.seed)
+        photos, cleans, rotated = write_files(Path(scratch) / "files", x_test, args.seed)
+        results["rotated_28x28"] = float((classifier.predict(rotated).argmax(axis=1) == y_test).mean())
         modules = {"working tree": current_images}
         if args.baseline:
             modules[args.baseline] = module_at(args.baseline, Path(scratch))
@@ -156,7 +163,7 @@ def main() -> None:
     results["machine"] = machine()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps({key: results[key] for key in ("plain_28x28", "versions")}, indent=2))
+    print(json.dumps({key: results[key] for key in ("plain_28x28", "rotated_28x28", "versions")}, indent=2))
 
 
 if __name__ == "__main__":
