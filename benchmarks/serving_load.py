@@ -25,6 +25,7 @@ import asyncio
 import datetime
 import io
 import json
+import os
 import sys
 import tempfile
 import time
@@ -110,15 +111,23 @@ def rss_kib(server: Server) -> int:
     return 0
 
 
+def cpu_seconds(server: Server) -> float:
+    """CPU time (user + system) the server process has used so far."""
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(server: Server, pixels: np.ndarray, seconds: float, max_requests: int) -> list[dict[str, Any]]:
     rows = []
     for scenario, (path, arguments, images) in requests_for(pixels).items():
         request = (path, arguments, True)
         for concurrency in CONCURRENCY:
             asyncio.run(closed_loop(server.url, concurrency, min(1.0, seconds), 200, lambda _, r=request: r))  # warm-up
+            cpu_before = cpu_seconds(server)
             latencies, failures, sent, wall = asyncio.run(
                 closed_loop(server.url, concurrency, seconds, max_requests, lambda _, r=request: r)
             )
+            server_cpu = cpu_seconds(server) - cpu_before
             row = {
                 "scenario": scenario,
                 "concurrency": concurrency,
@@ -128,6 +137,8 @@ def measure(server: Server, pixels: np.ndarray, seconds: float, max_requests: in
                 "images_per_s": len(latencies) * images / wall,
                 "p50_ms": 1000 * percentile(latencies, 50),
                 "p99_ms": 1000 * percentile(latencies, 99),
+                # the server's own cost: what one core could serve were the client elsewhere
+                "server_cpu_ms_per_request": 1000 * server_cpu / max(1, sent),
             }
             log(json.dumps(row))
             rows.append(row)
@@ -170,13 +181,13 @@ def markdown(rows: list[dict[str, Any]], soaked: dict[str, Any], context: dict[s
         f"`{context['command']}` on {context['machine']['cpu']} ({context['machine']['cores']} cores, shared with other work; "
         f"client and server on the same cores), {context['date']}.",
         "",
-        "| request | concurrency | requests/s | images/s | p50 ms | p99 ms | failed |",
-        "|---|---|---|---|---|---|---|",
+        "| request | concurrency | requests/s | images/s | p50 ms | p99 ms | failed | server CPU ms/request |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['scenario']} | {row['concurrency']} | {row['requests_per_s']:.0f} | {row['images_per_s']:.0f} "
-            f"| {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['failed']} |"
+            f"| {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['failed']} | {row['server_cpu_ms_per_request']:.2f} |"
         )
     lines += [
         "",
