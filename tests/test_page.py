@@ -14,7 +14,7 @@ import pytest
 
 from tests.serve_process import ROOT, Server, running_server
 from tests.serving_fixtures import ExportDir, export_dir, tiny_setup  # noqa: F401 - fixtures
-from tests.test_report import find_chromium, unavailable
+from tests.browser import OFFLINE, find_chromium, unavailable
 
 ARTIFACTS = ROOT / "test-artifacts"
 INSTALL_DRIVER = "chromedriver not found: install it (Debian/Ubuntu: `apt-get install -y chromium-driver`)"
@@ -36,7 +36,8 @@ def browser() -> Iterator[object]:
         unavailable(INSTALL_DRIVER)
     options = webdriver.ChromeOptions()
     options.binary_location = find_chromium()
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=480,900"):
+    # OFFLINE: nothing but 127.0.0.1 is reachable, so the page must bring everything it needs
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=480,900", *OFFLINE):
         options.add_argument(argument)
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     try:
