@@ -1,6 +1,6 @@
 """Photos that work: `predict`'s accuracy on synthetic phone photos against the plain 28x28 test images.
 
-    python benchmarks/photo_accuracy.py --data <folder of the four .gz files> [--count 1000] [--baseline main]
+    python -m benchmarks.photo_accuracy --data <folder of the four .gz files> [--count 1000] [--baseline main]
 
 The real MNIST is not here, so Fashion-MNIST items stand in for digits, drawn dark on a
 page and photographed (`tests/photos.py`: 8-15 % of the page width, anywhere, rotated
@@ -25,7 +25,6 @@ import argparse
 import importlib.util
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,14 +33,11 @@ from types import ModuleType
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import ROOT, log, machine  # noqa: E402
-
-from mnist_pipeline.data.idx import gunzip, read_idx  # noqa: E402
-from mnist_pipeline.serving import images as current_images  # noqa: E402
-from mnist_pipeline.serving.litert import TFLiteClassifier  # noqa: E402
-from tests.photos import clean_render, random_spec, render_photo  # noqa: E402
+from benchmarks.common import ROOT, log, machine
+from mnist_pipeline.data.idx import gunzip, read_idx
+from mnist_pipeline.serving import images as current_images
+from mnist_pipeline.serving.litert import TFLiteClassifier
+from tests.photos import clean_render, random_spec, render_photo
 
 
 def read_split(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:
@@ -86,6 +82,7 @@ def module_at(revision: str, scratch: Path) -> ModuleType:
     path = scratch / f"images_{revision.replace('/', '_')}.py"
     path.write_bytes(source)
     spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,6 +1,6 @@
 """Load on `serve`: requests/s and latency at concurrency 1, 8 and 64, and a soak with malformed requests mixed in.
 
-    python benchmarks/serving_load.py [--model models/export/model_float32.tflite] [--seconds 5] [--soak 60]
+    python -m benchmarks.serving_load [--model models/export/model_float32.tflite] [--seconds 5] [--soak 60]
 
 Starts `serve` on a free 127.0.0.1 port (nothing leaves the machine) and drives it with an
 `httpx` async client in this process, one connection per concurrent client, each sending
@@ -36,11 +36,8 @@ import httpx
 import numpy as np
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import ROOT, log, machine  # noqa: E402
-
-from tests.serve_process import Server, running_server  # noqa: E402
+from benchmarks.common import ROOT, log, machine
+from tests.serve_process import Server, running_server
 
 CONCURRENCY = (1, 8, 64)
 BATCH = 256
@@ -228,7 +225,7 @@ def main() -> None:
             soaked = soak(server, pixels, args.soak) if args.soak > 0 else {}
             traceback_logged = "Traceback" in server.log_text()
     context = {
-        "command": "python benchmarks/serving_load.py " + " ".join(sys.argv[1:]),
+        "command": "python -m benchmarks.serving_load " + " ".join(sys.argv[1:]),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
         "model": model.name,

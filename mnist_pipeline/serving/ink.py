@@ -134,7 +134,9 @@ def paper_level(grid: np.ndarray, cell: int, shape: tuple[int, int], dark_ink: b
 def upsample(grid: np.ndarray, cell: int, shape: tuple[int, int]) -> np.ndarray:
     """Cell values interpolated (bilinear) back to every pixel of an image of `shape`."""
     rows, cols = grid.shape
-    level = Image.fromarray(grid.astype(np.float32), mode="F").resize((cols * cell, rows * cell), Image.BILINEAR)
+    level = Image.fromarray(grid.astype(np.float32), mode="F").resize(
+        (cols * cell, rows * cell), Image.Resampling.BILINEAR
+    )
     return np.asarray(level, np.float64)[: shape[0], : shape[1]]
 
 
@@ -180,7 +182,7 @@ def neighbours(image: np.ndarray) -> list[np.ndarray]:
 
 def box_mean(image: np.ndarray) -> np.ndarray:
     """3x3 mean, so that one noisy pixel does not count as the strongest ink."""
-    return sum(neighbours(image)) / 9
+    return np.add.reduce(neighbours(image)) / 9
 
 
 def dilate(mask: np.ndarray) -> np.ndarray:

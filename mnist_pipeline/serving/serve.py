@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 import uvicorn
+from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
 from mnist_pipeline.errors import report_errors
@@ -80,13 +81,21 @@ def main(
         max_instances=max_instances,
         reload_interval=reload_interval,
     )
-    options = {"host": host, "port": port, "log_config": log_config(), "access_log": access_log}
     if workers == 1:
-        uvicorn.run(create_app(settings), **options)  # a missing or broken model: one line, from create_app
+        app: Starlette | str = create_app(settings)  # a missing or broken model: one line, from create_app
     else:
         load_model(model)  # the same check, before any worker starts
         os.environ[SETTINGS_ENV] = settings_to_environment(settings)
-        uvicorn.run("mnist_pipeline.serving.server:app_from_environment", factory=True, workers=workers, **options)
+        app = "mnist_pipeline.serving.server:app_from_environment"  # each worker process builds its own
+    uvicorn.run(
+        app,
+        factory=workers > 1,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=log_config(),
+        access_log=access_log,
+    )
 
 
 if __name__ == "__main__":
