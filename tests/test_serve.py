@@ -288,3 +288,12 @@ def test_a_new_export_is_served_without_failing_a_request(
     assert np.allclose(answers[0][1], old, atol=1e-6) and np.allclose(answers[-1][1], new, atol=1e-6)
     assert all(np.allclose(a, old, atol=1e-6) or np.allclose(a, new, atol=1e-6) for _, a in answers)
     assert "switched to model" in log and "Traceback" not in log
+
+
+def test_several_workers_serve_the_same_model(export_dir: ExportDir, tiny_setup: TinySetup, tmp_path: Path) -> None:
+    with running_server(export_dir.model(), tmp_path / "serve.log", "--workers", "2") as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            hashes = {client.get("/readyz").json()["sha256"] for _ in range(10)}
+            response = client.post("/v1/models/mnist:predict", json=predict_body(tiny_setup.x_test[:3]))
+    assert hashes == {hashlib.sha256(export_dir.model().read_bytes()).hexdigest()}
+    assert response.status_code == 200 and len(response.json()["predictions"]) == 3
