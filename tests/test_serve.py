@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from mnist_pipeline.artifacts import atomic_path
 from mnist_pipeline.serving.litert import TFLiteClassifier
 from mnist_pipeline.serving.serve import main as serve_main
 from tests.serve_process import ROOT, Server, running_server
@@ -250,7 +251,7 @@ def test_client_mistakes_are_logged_as_access_lines_without_tracebacks(client: h
 def test_a_new_export_is_served_without_failing_a_request(
     export_dir: ExportDir, tiny_setup: TinySetup, tmp_path: Path
 ) -> None:
-    """Replace the model file (slowly, in place, as a copy does) while a client keeps asking."""
+    """Replace the model file (slowly, in place, as a copy does), then the whole export folder, while a client asks."""
     model = tmp_path / "export" / "model_float32.tflite"
     shutil.copytree(export_dir.path, model.parent)
     pixels = tiny_setup.x_test[:8]
@@ -277,17 +278,27 @@ def test_a_new_export_is_served_without_failing_a_request(
             handle.flush()
             time.sleep(1.0)
             handle.write(new_bytes[len(new_bytes) // 2 :])
-        deadline = time.perf_counter() + 15
-        while answers and not np.allclose(answers[-1][1], new, atol=1e-6) and time.perf_counter() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)
+        wait_for_answers(answers, new)
+        switched = len(answers)
+        with atomic_path(model.parent) as folder:  # then back, the way a whole export is replaced
+            shutil.copytree(export_dir.path, folder)
+        wait_for_answers(answers, old)
         stop.set()
         asker.join()
         log = server.log_text()
     assert answers and all(status == 200 for status, _ in answers)
-    assert np.allclose(answers[0][1], old, atol=1e-6) and np.allclose(answers[-1][1], new, atol=1e-6)
+    assert np.allclose(answers[0][1], old, atol=1e-6) and np.allclose(answers[switched - 1][1], new, atol=1e-6)
+    assert np.allclose(answers[-1][1], old, atol=1e-6)
     assert all(np.allclose(a, old, atol=1e-6) or np.allclose(a, new, atol=1e-6) for _, a in answers)
-    assert "switched to model" in log and "Traceback" not in log
+    assert log.count("switched to model") == 2 and "Traceback" not in log
+
+
+def wait_for_answers(answers: list[tuple[int, list]], expected: np.ndarray, timeout: float = 15) -> None:
+    """Until the client's latest answer is `expected` (or `timeout`), then a little longer."""
+    deadline = time.perf_counter() + timeout
+    while not (answers and np.allclose(answers[-1][1], expected, atol=1e-6)) and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
 
 
 def test_several_workers_serve_the_same_model(export_dir: ExportDir, tiny_setup: TinySetup, tmp_path: Path) -> None:
