@@ -365,3 +365,15 @@ def test_truncated_gzip_idx(tmp_path: Path) -> None:
     data = write_idx_gz(np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8))
     (tmp_path / "cut-ubyte.gz").write_bytes(data[: len(data) // 2])
     assert "truncated" in refusal(tmp_path / "cut-ubyte.gz")
+
+
+def test_a_bug_of_ours_is_not_reported_as_a_corrupt_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only what Pillow raises while decoding is the file's fault; our own TypeError keeps its traceback."""
+    path = save_png(tmp_path / "fine.png", drawing())
+
+    def broken(image: Image.Image) -> np.ndarray:
+        raise TypeError("a bug in our code")
+
+    monkeypatch.setattr(images, "_to_grey", broken)
+    with pytest.raises(TypeError, match="a bug in our code"):
+        load_inputs(path)
