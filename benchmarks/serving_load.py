@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks.common import ROOT, log, machine
-from tests.serve_process import Server, running_server
+from mnist_pipeline.serving.process import Server, running_server
 
 CONCURRENCY = (1, 8, 64)
 BATCH = 256
@@ -236,15 +236,6 @@ def markdown(rows: list[dict[str, Any]], soaked: dict[str, Any], context: dict[s
     return "\n".join(lines)
 
 
-def tiny_export(folder: Path) -> Path:
-    """Without an export, the test suite's small real model (trained on synthetic shapes in seconds)."""
-    from tests.serving_fixtures import build_tiny_setup
-
-    path = folder / "model_float32.tflite"
-    path.write_bytes(build_tiny_setup().tflite["float32"])
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "export" / "model_float32.tflite")
@@ -261,8 +252,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "serving_load.md")
     args = parser.parse_args()
     pixels = np.random.default_rng(0).integers(0, 256, (BATCH, 28, 28), dtype=np.uint8)
+    if not args.model.is_file():
+        sys.exit(f"error: no model at {args.model}: run `dvc repro` first, or pass --model PATH.tflite")
     with tempfile.TemporaryDirectory() as scratch:
-        model = args.model if args.model.is_file() else tiny_export(Path(scratch))
+        model = args.model
         log(f"serving {model.name}")
         options = ("--workers", str(args.workers))
         with running_server(model, Path(scratch) / "serve.log", *options) as server:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from mnist_pipeline.serving.process import ROOT, Server, running_server
 from tests.browser import find_chromium, unavailable
-from tests.serve_process import ROOT, Server, running_server
 from tests.serving_fixtures import ExportDir, export_dir, tiny_setup  # noqa: F401 - fixtures
 
 ARTIFACTS = ROOT / "test-artifacts"

@@ -7,9 +7,9 @@ import io
 import numpy as np
 import pytest
 
+from mnist_pipeline.evaluation.photos import PhotoSpec, random_spec, render_photo
 from mnist_pipeline.serving.images import InputError, prepare_image, read_image
 from mnist_pipeline.serving.litert import TFLiteClassifier
-from tests.photos import PhotoSpec, random_spec, render_photo
 from tests.serving_fixtures import ExportDir, export_dir, tiny_setup  # noqa: F401 - fixtures
 
 COUNT = 60

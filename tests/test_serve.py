@@ -22,8 +22,8 @@ from PIL import Image
 
 from mnist_pipeline.artifacts import atomic_path
 from mnist_pipeline.serving.litert import TFLiteClassifier
+from mnist_pipeline.serving.process import ROOT, Server, running_server
 from mnist_pipeline.serving.serve import main as serve_main
-from tests.serve_process import ROOT, Server, running_server
 from tests.serving_fixtures import LABELS, ExportDir, TinySetup, export_dir, tiny_setup  # noqa: F401 - fixtures
 from tests.test_images import png_claiming
 

@@ -4,7 +4,8 @@ A light-on-dark 28x28 image (MNIST's convention) becomes dark ink on a page: the
 8-15 % of the page's width, anywhere on it, slightly rotated, drawn with a marker (dark,
 solid) or a pencil (grey, grainy), on paper of grey 200-245 lit unevenly (a gradient of
 10-50 grey levels across the page), then blurred a little, given sensor noise and saved
-as a JPEG of quality 50-95. Used by the photo tests and `benchmarks/photo_accuracy.py`.
+as a JPEG of quality 50-95. Measures how well the image path copes with photos: used by the photo tests and
+`benchmarks/photo_accuracy.py`.
 """
 
 from __future__ import annotations

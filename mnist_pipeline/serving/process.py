@@ -1,4 +1,8 @@
-"""`serve` as a real process on a free 127.0.0.1 port, for the server tests and the load benchmark."""
+"""`serve` as a child process on a free 127.0.0.1 port, waited on until it is ready.
+
+What the server tests and the load benchmark start; the child imports this same copy of
+the package (its folder goes first on PYTHONPATH), so a checkout is tested as it is.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -57,12 +61,19 @@ def running_server(model: Path, log: Path, *options: str, timeout: float = 30.0)
 
 
 def wait_ready(url: str, process: subprocess.Popen, started: float, timeout: float, log: Path) -> float:
-    with httpx.Client(timeout=1.0) as client:
-        while time.perf_counter() - started < timeout:
-            if process.poll() is not None:
-                raise RuntimeError(f"serve exited with {process.returncode}: {log.read_text()[-2000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if client.get(f"{url}/readyz").status_code == 200:
-                    return time.perf_counter() - started
-            time.sleep(0.01)
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited with {process.returncode}: {log.read_text()[-2000:]}")
+        if answers(f"{url}/readyz"):
+            return time.perf_counter() - started
+        time.sleep(0.01)
     raise RuntimeError(f"serve was not ready after {timeout} s: {log.read_text()[-2000:]}")
+
+
+def answers(url: str) -> bool:
+    """Whether GET `url` gives 200 now (a refused connection or a 503 while loading is "not yet")."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
