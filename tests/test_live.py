@@ -39,6 +39,7 @@ PAUSED_TRAIN = textwrap.dedent(
     def next_step(self):
         logged(self)
         epoch = self.step - 1  # next_step has moved on to the next step
+        (go / f"paused-{{epoch}}").touch()  # every file of this epoch is written
         while not (go / f"go-{{epoch}}").exists() and time.monotonic() < deadline:
             time.sleep(0.02)
 
@@ -56,11 +57,12 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle, delimiter="\t"))
 
 
-def wait_for_rows(project: Path, count: int, process: subprocess.Popen) -> None:
+def wait_for_pause(go: Path, epoch: int, process: subprocess.Popen) -> None:
+    """Until training has written everything of `epoch` and waits for the test."""
     deadline = time.monotonic() + WAIT_S
-    while any(len(rows(project / series)) < count for series in SERIES):
+    while not (go / f"paused-{epoch}").exists():
         assert process.poll() is None, f"train exited early: {process.communicate()}"
-        assert time.monotonic() < deadline, f"no epoch {count} within {WAIT_S} s"
+        assert time.monotonic() < deadline, f"no epoch {epoch} within {WAIT_S} s"
         time.sleep(0.05)
 
 
@@ -96,7 +98,7 @@ def test_metrics_grow_epoch_by_epoch_while_train_runs(tmp_path: Path, dataset_di
     )
     try:
         for epoch in range(1, EPOCHS + 1):
-            wait_for_rows(project, epoch, process)
+            wait_for_pause(go, epoch, process)
             for series in SERIES:
                 assert [int(row["step"]) for row in rows(project / series)] == list(range(1, epoch + 1)), series
             summary = json.loads((project / "metrics/train/metrics.json").read_text())
