@@ -47,12 +47,17 @@ class Recorder:
 
     def audit(self, event: str, args: tuple) -> None:
         """Files opened with `open()`; `os.open` (mode None) is skipped: its relative paths may be to a
-        `dir_fd` (shutil.rmtree's), so they cannot be placed, and file reads go through `open()`."""
+        `dir_fd` (shutil.rmtree's), so they cannot be placed, and file reads go through `open()`.
+        A read of a path that is not a file fails and reads nothing (e.g. an import hook's entry of sys.path)."""
         if event != "open" or args[1] is None or not isinstance(args[0], (str, os.PathLike)):
             return
         path = Path(os.path.abspath(args[0]))
-        if any(path.is_relative_to(root) for root in self.roots):
-            (self.writes if any(c in args[1] for c in "wax+") else self.reads).add(str(path))
+        if not any(path.is_relative_to(root) for root in self.roots):
+            return
+        if any(c in args[1] for c in "wax+"):
+            self.writes.add(str(path))
+        elif path.is_file():
+            self.reads.add(str(path))
 
     def dump(self, path: str) -> None:
         record = {"params": sorted(self.params), "reads": sorted(self.reads), "writes": sorted(self.writes)}
