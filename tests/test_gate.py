@@ -3,7 +3,7 @@
 Run directly, the refusal leaves the previous export byte for byte, and export itself
 refuses a model that was not blessed. Under DVC, the experiment fails at bless with the
 one-line verdict after evaluate has written its metrics, export does not run, nothing
-half-built is left behind, and `dvc checkout` brings the earlier state back.
+half-built is left behind, and `dvc checkout --force` brings the earlier state back.
 """
 
 from __future__ import annotations
@@ -92,7 +92,11 @@ def test_failing_floor_in_an_experiment_stops_at_bless_and_checkout_restores(pro
     assert snapshot(project) == before, "export did not run, so the previous export is untouched"
 
     run(["git", "checkout", "--", "params.yaml"], project)
-    run(["dvc", "checkout"], project)
+    # The refusal's verdict is in metrics/bless/ (a cached output) and DVC never saved it, so a plain
+    # checkout refuses to overwrite it: the README says to add --force after a refusal.
+    refused = run(["dvc", "checkout"], project, check=False)
+    assert refused.returncode != 0 and "metrics/bless/verdict.json" in refused.stderr, refused.stderr
+    run(["dvc", "checkout", "--force"], project)
     restored = snapshot(project)
     assert {k: v for k, v in restored.items() if k.startswith("models/")} == {
         k: v for k, v in before.items() if k.startswith("models/")
