@@ -2,7 +2,7 @@
 
 Reads params `bless`, evaluate's per-image predictions (metrics/eval/confusion.csv),
 models/model.keras (its hash), the test split and labels.txt of data/prepared/, and
-baseline/; writes metrics/bless.json (blessed, accuracy change, p-value) and
+baseline/; writes metrics/bless.json (blessed, accuracy change) and
 metrics/bless/verdict.json and verdict.md (every rule with its figures), blessed or not.
 Rules (mnist_pipeline/evaluation/blessing.py): the absolute floor `bless.min_accuracy`;
 then, if baseline/ holds a baseline scored on the same test data, McNemar's exact test on

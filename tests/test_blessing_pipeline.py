@@ -55,7 +55,6 @@ def test_changing_the_baseline_reruns_bless_and_export_only(project: Path) -> No
     assert json.loads((project / "metrics/bless.json").read_text()) == {
         "blessed": True,
         "accuracy_change": 0.0,
-        "p_value": 1.0,
     }
     card = (project / "models/export/model_card.md").read_text()
     assert "## Blessing\n\n**Blessed**." in card and f"`{model[:12]}`" in card
@@ -87,10 +86,10 @@ def test_a_worse_experiment_fails_at_the_blessing_and_exp_show_has_the_blessing_
     shown = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
     experiments = [exp for commit in shown for exp in commit.get("experiments") or []]
     figures = [run_["data"]["metrics"]["metrics/bless.json"]["data"] for exp in experiments for run_ in exp["revs"]]
-    assert figures and set(figures[0]) == {"blessed", "accuracy_change", "p_value"}, figures
+    assert figures and set(figures[0]) == {"blessed", "accuracy_change"}, figures
     assert figures[0]["blessed"] is True
     table = run(["dvc", "exp", "show", "--no-pager", "--md"], project).stdout
-    assert all(column in table.splitlines()[0] for column in ("blessed", "accuracy_change", "p_value"))
+    assert all(column in table.splitlines()[0] for column in ("blessed", "accuracy_change"))
 
 
 def test_the_override_ships_a_refused_model_and_says_so_in_the_model_card(project: Path) -> None:
