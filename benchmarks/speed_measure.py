@@ -22,8 +22,8 @@ REFERENCE = ROOT / "benchmarks" / "seed_reference.py"
 TRAIN_LINE = re.compile(r"train: (\w+) (\d+) epochs in ([0-9.]+) s")
 EPOCH_LINE = re.compile(r"^epoch (\d+): ")
 STAGE_START = re.compile(r"^Running stage '(\w+)'")
-STAGE_DONE = re.compile(r"^(download|prepare|train|evaluate|export): ")
-STAGES = ("download", "prepare", "train", "evaluate", "export")
+STAGE_DONE = re.compile(r"^(download|prepare|train|evaluate|bless|export): ")
+STAGES = ("download", "prepare", "train", "evaluate", "bless", "export")
 TRAIN_VARIANTS = {"deterministic": "params-deterministic.yaml", "nondeterministic": "params-nondeterministic.yaml"}
 
 
@@ -180,10 +180,13 @@ def stages_one_by_one(project: Path, first: str, cnn: bool) -> dict[str, Any]:
     for tag in order:
         out[f"train_{tag}"] = train_variant(project, tag, TRAIN_VARIANTS[tag])
     out["evaluate"] = evaluate_variant(project, "deterministic", TRAIN_VARIANTS["deterministic"])
-    # export reads models/model.keras and metrics/eval.json, the stage's defaults: give it the deterministic model
+    # bless and export read models/model.keras and evaluate's outputs, the stages' defaults: give them the
+    # deterministic model
     shutil.copy2(project / "models/deterministic.keras", project / "models/model.keras")
     shutil.copy2(project / "metrics/deterministic-eval.json", project / "metrics/eval.json")
     per_class = "metrics/deterministic-eval/per_class.csv"
+    predictions = "metrics/deterministic-eval/confusion.csv"
+    out["bless"] = stage_figures(run([sys.executable, "-m", "stages.bless", "--predictions", predictions], project))
     out["export"] = stage_figures(run([sys.executable, "-m", "stages.export", "--per-class", per_class], project))
     if cnn:
         out["train_cnn"] = train_variant(project, "cnn", "params-cnn.yaml")

@@ -20,6 +20,7 @@ STAGE_PROCESSES = (  # (row name, key in a round's "stages")
     ("train (mlp)", "train_deterministic"),
     ("train (mlp, deterministic: false)", "train_nondeterministic"),
     ("evaluate", "evaluate"),
+    ("bless", "bless"),
     ("export", "export"),
 )
 CNN_PROCESSES = (("train (cnn)", "train_cnn"), ("evaluate (cnn)", "evaluate_cnn"))
@@ -28,6 +29,7 @@ STAGE_WALLS = (
     ("prepare", "prepare"),
     ("train (mlp, includes import and save)", "train_deterministic"),
     ("evaluate", "evaluate"),
+    ("bless", "bless"),
     ("export", "export"),
 )
 KIB_PER_GIB = 1024**2
@@ -173,7 +175,7 @@ def breakdown(rounds: list[dict[str, Any]], key: str) -> dict[str, list[float]]:
     rows = {"dvc before the first stage": numbers(rounds, key, "breakdown", "dvc_before_first_stage_s")}
     ran = [
         stage
-        for stage in ("download", "prepare", "train", "evaluate", "export")
+        for stage in ("download", "prepare", "train", "evaluate", "bless", "export")
         if stage in figure(rounds[0], key, "breakdown", "stages")
     ]
     for stage in ran:

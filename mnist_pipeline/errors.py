@@ -39,7 +39,7 @@ class DownloadError(DataError):
 
 
 class GateError(PipelineError):
-    """The model did not pass the quality gate, so it must not be exported."""
+    """The model was not blessed (the floor, or worse than the baseline), so it must not be exported."""
 
 
 def report_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import click
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.constructor import SafeConstructor
@@ -87,7 +87,6 @@ class TrainParams(_Group):
 
 
 class EvaluateParams(_Group):
-    min_accuracy: float = Field(ge=0.0, le=1.0, description="quality gate: the lowest test accuracy exported")
     gallery_size: int = Field(ge=1, le=400, description="most confident mistakes shown in misclassified.png")
 
 
@@ -100,12 +99,38 @@ class ExportParams(_Group):
     max_int8_drop: float = Field(ge=0.0, le=1.0, description="test accuracy int8 may lose versus Keras")
 
 
+class BlessParams(_Group):
+    min_accuracy: float = Field(
+        ge=0.0, le=1.0, description="absolute floor: the lowest test accuracy blessed (0 = off)"
+    )
+    max_accuracy_drop: float = Field(
+        ge=0.0, le=1.0, description="largest test-accuracy drop versus the baseline, unless not significant"
+    )
+    max_class_recall_drop: float = Field(
+        ge=0.0, le=1.0, description="largest recall drop of any one class versus the baseline, unless not significant"
+    )
+    significance: float = Field(
+        gt=0.0, lt=1.0, description="level of McNemar's exact test (per class: divided by the number of classes)"
+    )
+    force: bool = Field(description="ship even if refused (needs a reason; recorded in the verdict and model card)")
+    reason: str = Field(description="why bless.force ships this model")
+
+    @field_validator("reason")
+    @classmethod
+    def _reason_for_an_override(cls, reason: str, info: ValidationInfo) -> str:
+        """An override ships a refused model, so it must say why: the reason goes into the verdict and model card."""
+        if info.data.get("force") and not reason.strip():
+            raise PydanticCustomError("not_allowed", "bless.force is true, so say why this model ships anyway")
+        return reason
+
+
 class Params(_Group):
     """Every tunable value of the pipeline, grouped by the stage that reads it."""
 
     data: DataParams
     train: TrainParams
     evaluate: EvaluateParams
+    bless: BlessParams
     export: ExportParams
 
 

@@ -1,12 +1,12 @@
-"""Stage 5, export: ship the model as a SavedModel and TFLite files, verified, with a model card.
+"""Stage 6, export: ship the blessed model as a SavedModel and TFLite files, verified, with a model card.
 
-Reads params `evaluate.min_accuracy`, `train`, `export` and `data.seed`, models/model.keras,
-metrics/eval.json, metrics/eval/per_class.csv and data/prepared/ (x_train for int8
-calibration, the test split, labels.txt, manifest.json); writes models/export/ (the
+Reads params `train`, `export` and `data.seed`, models/model.keras, metrics/eval.json,
+metrics/eval/per_class.csv, metrics/bless/verdict.json and data/prepared/ (x_train for
+int8 calibration, the test split, labels.txt, manifest.json); writes models/export/ (the
 exports, labels.txt, model_card.md, and exports.json: every export's size, accuracy and
-agreement with Keras, and the gate) and metrics/export.json, the headline of exports.json.
-First the quality gate: a model whose test accuracy is below `evaluate.min_accuracy`
-is refused, and nothing is written. Then every export is loaded fresh and checked
+agreement with Keras, and the blessing's verdict) and metrics/export.json, the headline
+of exports.json. Only the model the bless stage blessed is exported; otherwise nothing is
+written. Then every export is loaded fresh and checked
 against the Keras model (mnist_pipeline/serving/verify.py). Everything is built in a
 temporary folder and renamed into models/export only once it all passed.
 """
@@ -30,24 +30,33 @@ from mnist_pipeline.model.architectures import load_model, predict_logits
 from mnist_pipeline.model.quiet_tensorflow import exit_now
 from mnist_pipeline.serving.export import build_exports
 from mnist_pipeline.serving.report import EXPORTS_FILE, GATE, exports_of, headline
-from mnist_pipeline.serving.verify import check_gate, verify_exports
+from mnist_pipeline.serving.verify import check_blessed, verify_exports
 
 
 @click.command(help=__doc__)
 @click.option("--params", "params_path", default=params_module.DEFAULT_PATH, show_default=True, help="Params file.")
 @click.option("--data", "data_dir", default="data/prepared", show_default=True, help="Prepared arrays folder.")
 @click.option("--model", "model_path", default="models/model.keras", show_default=True, help="Trained model.")
-@click.option("--eval-metrics", default="metrics/eval.json", show_default=True, help="Test metrics (the gate).")
+@click.option("--eval-metrics", default="metrics/eval.json", show_default=True, help="Test metrics (model card).")
 @click.option("--per-class", default="metrics/eval/per_class.csv", show_default=True, help="Per-class test figures.")
+@click.option("--verdict", "verdict_path", default="metrics/bless/verdict.json", show_default=True, help="Blessing.")
 @click.option("--out", default="models/export", show_default=True, help="Export folder.")
 @click.option("--metrics", "metrics_path", default="metrics/export.json", show_default=True, help="Headline metrics.")
 @report_errors
 def main(
-    params_path: str, data_dir: str, model_path: str, eval_metrics: str, per_class: str, out: str, metrics_path: str
+    params_path: str,
+    data_dir: str,
+    model_path: str,
+    eval_metrics: str,
+    per_class: str,
+    verdict_path: str,
+    out: str,
+    metrics_path: str,
 ) -> None:
     p = params_module.load_params(params_path)
+    verdict = read_json(verdict_path)
+    check_blessed(verdict, verdict_path, Path(model_path))
     evaluation = read_json(eval_metrics)
-    check_gate(evaluation["accuracy"], p.evaluate.min_accuracy)
     folder = Path(data_dir)
     names = read_labels(folder / LABELS_FILE)
     model = load_model(model_path)
@@ -57,11 +66,7 @@ def main(
         tmp.mkdir(parents=True)
         exports = build_exports(model, load_array(folder / "x_train.npy", mmap=True), tmp, p.export)
         report = verify_exports(exports, tmp, to_pixels(x_test), y_test, reference, p.export)
-        report[GATE] = {
-            "min_accuracy": p.evaluate.min_accuracy,
-            "test_accuracy": evaluation["accuracy"],
-            "passed": True,
-        }
+        report[GATE] = verdict
         write_labels(tmp / LABELS_FILE, names)
         write_json(tmp / EXPORTS_FILE, report)
         card = model_card(p, read_json(folder / MANIFEST_FILE), evaluation, read_per_class(per_class), report)

@@ -55,6 +55,7 @@ def a_round(number: int, our_train_s: float, cnn: bool) -> dict[str, Any]:
         "train_deterministic": train,
         "train_nondeterministic": {**train, "train_s": our_train_s / 1.25},
         "evaluate": {**process, "test_accuracy": 0.8820},
+        "bless": process,
         "export": process,
     }
     if cnn:

@@ -25,10 +25,11 @@ from mnist_pipeline.data.labels import write_labels
 from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.data.prepared import MANIFEST_FILE
 from mnist_pipeline.data.raw import Split
+from mnist_pipeline.evaluation.blessing import Evaluation, decide
 from mnist_pipeline.evaluation.model_card import model_card
 from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, per_class_csv
 from mnist_pipeline.params import Params, load_params
-from mnist_pipeline.serving.report import EXPORTS_FILE, headline
+from mnist_pipeline.serving.report import EXPORTS_FILE, GATE, headline
 from tests.conftest import ROOT, set_params, synthetic_digits
 from tests.serving_fixtures import LABELS, TinySetup, tiny_setup  # noqa: F401 (a fixture)
 
@@ -363,9 +364,13 @@ def test_the_command_passes_a_good_run_and_fails_a_broken_one_line_per_problem(
     ]
 
 
-def test_model_card_states_data_params_metrics_and_gate(tmp_path: Path) -> None:
+def test_model_card_states_data_params_metrics_and_blessing(tmp_path: Path) -> None:
     passed_accuracy = 0.9731
     params = params_with(tmp_path, {"train": {"model": "mlp", "epochs": 7}, "data": {"seed": 123}})
+    labels = np.arange(10_000) % 2
+    predicted = np.where(np.arange(10_000) < 269, 1 - labels, labels)
+    candidate = Evaluation(labels, predicted, ("0", "1"), model_sha256="f" * 64, test_data_sha256="d" * 64)
+    floor = params.bless.model_copy(update={"min_accuracy": 0.9, "force": False, "reason": ""})
     data = {"dataset": "mnist", "num_classes": 2, "image_shape": [28, 28], "counts": {"train": 9, "val": 1, "test": 5}}
     evaluation = {"accuracy": passed_accuracy, "loss": 0.1}
     per_class = {
@@ -374,9 +379,8 @@ def test_model_card_states_data_params_metrics_and_gate(tmp_path: Path) -> None:
     }
     exports = {
         "tflite_int8": {"size_bytes": 1234, "accuracy": 0.97, "agreement": 0.995, "accuracy_drop": 0.0031},
-        "gate": {"min_accuracy": 0.9, "test_accuracy": passed_accuracy, "passed": True},
     }
-    card = model_card(params, data, evaluation, per_class, exports)
+    card = model_card(params, data, evaluation, per_class, {**exports, GATE: decide(candidate, None, floor)})
     assert card.startswith("# Model card: mlp on mnist")
     for expected in (
         "train 9, val 1, test 5",
@@ -385,7 +389,8 @@ def test_model_card_states_data_params_metrics_and_gate(tmp_path: Path) -> None:
         "Accuracy **0.9731**, loss 0.1000, macro F1 0.9600.",
         "| 0 | 1.0000 | 0.9500 | 0.9700 | 3 |",
         "| 1 | 0.9000 | 1.0000 | 0.9500 | 2 |",
-        "0.9731 ≥ evaluate.min_accuracy 0.9000",
+        "## Blessing\n\n**Blessed**.\n\nComparison: no baseline yet",
+        "| absolute floor | accuracy < 0.9000 (`bless.min_accuracy`) | 0.9731 |",
         "| tflite_int8 | 1234 | 0.9700 | 0.9950 | +0.0031 |",
     ):
         assert expected in card, expected

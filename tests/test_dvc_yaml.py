@@ -56,7 +56,7 @@ def test_code_deps_are_exactly_the_imported_modules(stage: str) -> None:
 
 
 def test_every_stage_runs_a_module_of_the_package() -> None:
-    assert sorted(STAGES) == ["download", "evaluate", "export", "plots_template", "prepare", "report", "train"]
+    assert sorted(STAGES) == ["bless", "download", "evaluate", "export", "plots_template", "prepare", "report", "train"]
     for definition in STAGES.values():
         assert definition["cmd"].startswith("python -m stages.")
 

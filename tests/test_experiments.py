@@ -95,7 +95,7 @@ def test_queued_experiments_run_in_parallel_and_a_workspace_experiment_reruns_on
     # stages downstream of it; download and prepare come from the cache.
     result = run(["dvc", "exp", "run", "--set-param", "train.epochs=1"], project)
     output = result.stdout + result.stderr
-    assert stages_run(output) == ["train", "evaluate", "export", "report"], output
+    assert stages_run(output) == ["train", "evaluate", "bless", "export", "report"], output
     for skipped in ("download", "prepare", "plots_template"):
         assert f"Stage '{skipped}' didn't change, skipping" in output, output
     assert json.loads((project / "metrics" / "train" / "metrics.json").read_text())["step"] == 1

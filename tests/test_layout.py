@@ -10,7 +10,10 @@ from tests.conftest import ROOT
 
 STAGE_MODULES = {
     "__init__.py",
-    *(f"{stage}.py" for stage in ("download", "prepare", "train", "evaluate", "export", "plots_template", "report")),
+    *(
+        f"{stage}.py"
+        for stage in ("download", "prepare", "train", "evaluate", "bless", "export", "plots_template", "report")
+    ),
 }
 LIBRARY = ROOT / "mnist_pipeline"
 

@@ -73,7 +73,7 @@ def load_error(path: Path) -> str:
 def test_real_params_load_into_typed_groups(real: dict[str, Any]) -> None:
     params = load_params(REAL_PARAMS)
     assert isinstance(params, Params)
-    for group in ("data", "train", "evaluate", "export"):
+    for group in ("data", "train", "evaluate", "bless", "export"):
         for key, value in real[group].items():
             loaded = getattr(getattr(params, group), key)
             assert loaded == (value if value is not None else ""), f"{group}.{key}"
@@ -154,7 +154,7 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("negative-seed", {"data.seed": -1}, ["data.seed = -1", "[0, 4294967295]"]),
     ("seed-over-32-bits", {"train.seed": 2**32}, ["train.seed = 4294967296", "[0, 4294967295]"]),
     ("negative-threads", {"train.threads": -1}, ["train.threads = -1", "[0, 1024]"]),
-    ("accuracy-over-one", {"evaluate.min_accuracy": 1.5}, ["evaluate.min_accuracy = 1.5", "[0.0, 1.0]"]),
+    ("accuracy-over-one", {"bless.min_accuracy": 1.5}, ["bless.min_accuracy = 1.5", "[0.0, 1.0]"]),
     ("zero-gallery", {"evaluate.gallery_size": 0}, ["evaluate.gallery_size = 0", "[1, 400]"]),
     ("zero-samples", {"export.representative_samples": 0}, ["export.representative_samples = 0", "[1, 100000]"]),
     ("negative-drop", {"export.max_int8_drop": -0.01}, ["export.max_int8_drop = -0.01", "[0.0, 1.0]"]),
@@ -250,7 +250,7 @@ def test_empty_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "params.yaml"
     path.write_text(text, encoding="utf-8")
     message = load_error(path)
-    assert "is empty" in message and "data, train, evaluate, export" in message
+    assert "is empty" in message and "data, train, evaluate, bless, export" in message
 
 
 @pytest.mark.parametrize("text", ["- data\n- train\n", "42\n", "just text\n"], ids=["list", "number", "string"])

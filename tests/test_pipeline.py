@@ -18,7 +18,7 @@ from tests.conftest import BIN, copy_project, run, set_params, tree_digests
 
 pytestmark = pytest.mark.slow
 
-STAGES = ("download", "prepare", "train", "evaluate", "export", "plots_template", "report")
+STAGES = ("download", "prepare", "train", "evaluate", "bless", "export", "plots_template", "report")
 OUTPUTS = ("data/raw", "data/prepared", "models", "metrics")
 
 
@@ -107,9 +107,9 @@ def test_noop_repro_runs_nothing(reproduced: Path) -> None:
     assert run(["dvc", "status"], reproduced).stdout.strip().endswith("up to date.")
 
 
-def test_experiment_reruns_exactly_train_evaluate_export_report(workspace: Path) -> None:
+def test_experiment_reruns_exactly_train_evaluate_bless_export_report(workspace: Path) -> None:
     result = run(["dvc", "exp", "run", "--set-param", "train.epochs=1"], workspace)
-    assert stages_run(result.stdout) == ["train", "evaluate", "export", "report"]
+    assert stages_run(result.stdout) == ["train", "evaluate", "bless", "export", "report"]
     assert json.loads((workspace / "metrics/train/metrics.json").read_text())["step"] == 1
     header = run(["dvc", "exp", "show", "--csv"], workspace).stdout.splitlines()[0].split(",")
     assert header[:7] == ["Experiment", "rev", "typ", "Created", "parent", "accuracy", "loss"], header

@@ -54,6 +54,17 @@ def _rows(path: str | Path, header: tuple[str, ...]) -> list[dict[str, str]]:
     return rows
 
 
+def read_predictions(path: str | Path, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """metrics/eval/confusion.csv back into (true labels, predicted labels), class indices in test order."""
+    index = {name: i for i, name in enumerate(names)}
+    try:
+        pairs = [(index[row["actual"]], index[row["predicted"]]) for row in _rows(path, ("actual", "predicted"))]
+    except KeyError as error:
+        raise DataError(f"{path}: class {error} is not in labels.txt ({', '.join(names)})") from None
+    labels, predicted = np.array(pairs, dtype=np.int64).reshape(-1, 2).T
+    return labels, predicted
+
+
 def read_per_class(path: str | Path) -> dict[str, dict]:
     """metrics/eval/per_class.csv back into the table that `metrics.summarize` made."""
     rows = _rows(path, ("class", *PER_CLASS_FIELDS))

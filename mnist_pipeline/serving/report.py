@@ -1,9 +1,9 @@
 """The export report: every export's verified figures, and the few worth comparing across experiments.
 
 The full report (size, accuracy, agreement with Keras and accuracy drop of each export,
-and the quality gate's verdict) ships inside the artifact as models/export/exports.json;
-metrics/export.json holds only the headline, since DVC shows every key of a metrics
-file as a column.
+and under `gate` the blessing's verdict from stages/bless.py) ships inside the artifact as
+models/export/exports.json; metrics/export.json holds only the headline, since DVC shows
+every key of a metrics file as a column.
 """
 
 from __future__ import annotations

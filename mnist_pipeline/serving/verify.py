@@ -1,4 +1,4 @@
-"""What an export must pass: the quality gate before anything is built, and agreement with Keras after.
+"""What an export must pass: the blessing before anything is built, and agreement with Keras after.
 
 Every export is loaded fresh (SavedModel by TensorFlow, TFLite by the LiteRT runtime
 that `predict` uses) and run over the whole test split; float exports must agree with
@@ -13,15 +13,20 @@ import numpy as np
 
 from mnist_pipeline import params as params_module
 from mnist_pipeline.errors import GateError, PipelineError
+from mnist_pipeline.evaluation.baseline import sha256_of
 from mnist_pipeline.serving.export import predict_exported
 from mnist_pipeline.serving.layout import ExportedModel
 
 
-def check_gate(accuracy: float, min_accuracy: float) -> None:
-    if accuracy < min_accuracy:
+def check_blessed(verdict: dict, verdict_path: str, model_path: Path) -> None:
+    """Export only the very model the bless stage blessed (stages/bless.py; the verdict names its hash)."""
+    if not verdict["blessed"]:
         raise GateError(
-            f"quality gate: test accuracy {accuracy:.4f} is below evaluate.min_accuracy {min_accuracy:.4f}; "
-            "refusing to export, nothing written (raise the accuracy or lower the gate)"
+            f"{verdict_path}: the model was not blessed ({verdict['summary']}); refusing to export, nothing written"
+        )
+    if verdict["candidate"]["model_sha256"] != sha256_of([model_path]):
+        raise GateError(
+            f"{verdict_path} is about another model than {model_path}: run the bless stage first (dvc repro)"
         )
 
 
