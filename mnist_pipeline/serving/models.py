@@ -25,7 +25,7 @@ from pathlib import Path
 from mnist_pipeline.data.datasets import LABELS_FILE
 from mnist_pipeline.errors import DataError
 from mnist_pipeline.serving.litert import TFLiteClassifier
-from mnist_pipeline.serving.predict import model_labels
+from mnist_pipeline.serving.predict import model_labels, open_model
 
 log = logging.getLogger("mnist_pipeline.serving")
 
@@ -68,13 +68,7 @@ def load_model(path: Path) -> LoadedModel:
         raise DataError(f"{path}: model not found; run `dvc repro` (or `dvc pull`) first, or pass --model") from None
     except OSError as error:
         raise DataError(f"{path}: cannot read the model ({error.strerror or error})") from None
-    try:
-        classifier = TFLiteClassifier(content)
-    except (ValueError, RuntimeError) as error:
-        raise DataError(f"{path}: not a usable TFLite serving model ({error})") from None
-    height, width = classifier.image_shape
-    if height != width:
-        raise DataError(f"{path}: the model takes {height}x{width} images; only square ones are supported")
+    classifier = open_model(path, content)
     labels = model_labels(labels_path(path), classifier.num_classes, required=False)
     return LoadedModel(classifier, labels, hashlib.sha256(content).hexdigest(), version, path)
 

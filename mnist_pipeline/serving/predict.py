@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,18 +30,29 @@ from mnist_pipeline.serving.litert import TFLiteClassifier
 DEFAULT_MODEL = Path("models/export/model_float32.tflite")
 
 
-def open_model(path: Path) -> TFLiteClassifier:
-    """Load the model, turning a missing or broken file into an error that says what to do."""
-    if not path.is_file():
+def open_model(path: Path, content: bytes | None = None) -> TFLiteClassifier:
+    """Load the model, turning a missing or broken file into an error that says what to do.
+
+    `content` is the file's bytes when the caller has read them already: the server hashes and
+    loads the same bytes, never a file that changed in between.
+    """
+    if content is None and not path.is_file():
         raise DataError(f"{path}: model not found; run `dvc repro` (or `dvc pull`) first, or pass --model")
     try:
-        classifier = TFLiteClassifier(path)
+        classifier = TFLiteClassifier(path if content is None else content)
     except (ValueError, RuntimeError) as error:
         raise DataError(f"{path}: not a usable TFLite serving model ({error})") from None
     height, width = classifier.image_shape
     if height != width:
         raise DataError(f"{path}: the model takes {height}x{width} images; only square ones are supported")
     return classifier
+
+
+def model_option(help: str) -> Callable[[Callable], Callable]:
+    """`--model`, shared by `predict` and `serve`: a TFLite export, the float32 one by default."""
+    return click.option(
+        "--model", type=click.Path(path_type=Path, dir_okay=False), default=DEFAULT_MODEL, show_default=True, help=help
+    )
 
 
 def model_labels(path: Path, num_classes: int, required: bool) -> list[str]:
@@ -96,13 +107,7 @@ def classify(classifier: TFLiteClassifier, labels: Sequence[str], path: str, k: 
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--model",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_MODEL,
-    show_default=True,
-    help="TFLite model written by the export stage (any flavour: float32, dynamic, int8).",
-)
+@model_option("TFLite model written by the export stage (any flavour: float32, dynamic, int8).")
 @click.option(
     "--labels",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -17,7 +17,7 @@ from uvicorn.config import LOGGING_CONFIG
 
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.serving.models import load_model
-from mnist_pipeline.serving.predict import DEFAULT_MODEL
+from mnist_pipeline.serving.predict import model_option
 from mnist_pipeline.serving.server import SETTINGS_ENV, Settings, create_app, settings_to_environment
 
 
@@ -29,13 +29,7 @@ def log_config() -> dict:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--model",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=DEFAULT_MODEL,
-    show_default=True,
-    help="TFLite model written by the export stage (any flavour); labels.txt beside it names the classes.",
-)
+@model_option("TFLite model written by the export stage (any flavour); labels.txt beside it names the classes.")
 @click.option("--name", default="mnist", show_default=True, help="Model name in the URLs: /v1/models/NAME:predict.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8501, show_default=True, help="TF Serving's REST port.")
