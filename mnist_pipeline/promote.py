@@ -32,10 +32,14 @@ def check_promotable(candidate: Evaluation, verdict: dict, verdict_path: str) ->
 
 
 def git_description(cwd: Path) -> str:
-    """The commit (or tag, such as a GTO version) the workspace is at, `-dirty` if tracked files changed."""
-    result = subprocess.run(
-        ["git", "describe", "--tags", "--always", "--dirty"], cwd=cwd, capture_output=True, text=True, check=False
-    )
+    """The commit (or tag, such as a GTO version) the workspace is at, `-dirty` if tracked files changed;
+    empty outside git (the baseline then records only the note)."""
+    try:
+        result = subprocess.run(
+            ["git", "describe", "--tags", "--always", "--dirty"], cwd=cwd, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        return ""
     return result.stdout.strip() if result.returncode == 0 else ""
 
 

@@ -33,7 +33,7 @@ from mnist_pipeline.evaluation.blessing import (
     verdict_markdown,
 )
 from mnist_pipeline.params import BlessParams, load_params, parse_params
-from mnist_pipeline.promote import check_promotable
+from mnist_pipeline.promote import check_promotable, git_description, origin_text
 from tests.conftest import ROOT
 
 CLASSES = tuple(f"c{i}" for i in range(10))
@@ -399,3 +399,10 @@ def test_export_refuses_a_verdict_about_another_model(tmp_path: Path) -> None:
     model.write_bytes(b"retrained weights")
     with pytest.raises(GateError, match="is about another model than"):
         check_blessed(decide(candidate, None, PARAMS), "verdict.json", model)
+
+
+def test_the_baseline_says_where_it_came_from(tmp_path: Path) -> None:
+    assert git_description(tmp_path) == "", "outside git there is no commit to name"
+    assert origin_text("", "first release") == "first release"
+    assert origin_text("mnist-classifier@v0.0.2", "") == "git mnist-classifier@v0.0.2"
+    assert origin_text("a1b2c3d-dirty", "hotfix") == "git a1b2c3d-dirty; hotfix"
