@@ -52,10 +52,7 @@ def test_changing_the_baseline_reruns_bless_and_export_only(project: Path) -> No
     assert stages_run(result.stdout) == ["bless", "export", "report"], result.stdout
     verdict = json.loads((project / "metrics/bless/verdict.json").read_text())
     assert verdict["comparison"] == "against the baseline, image by image"
-    assert json.loads((project / "metrics/bless.json").read_text()) == {
-        "blessed": True,
-        "accuracy_change": 0.0,
-    }
+    assert json.loads((project / "metrics/bless.json").read_text()) == {"blessed": 1, "accuracy_change": 0.0}
     card = (project / "models/export/model_card.md").read_text()
     assert "## Blessing\n\n**Blessed**." in card and f"`{model[:12]}`" in card
 
@@ -75,7 +72,7 @@ def test_a_worse_experiment_fails_at_the_blessing_and_exp_show_has_the_blessing_
     assert len(lines) == 1, output
     assert "accuracy change: candidate " in lines[0] and " lost, " in lines[0] and "McNemar p=" in lines[0]
     assert stages_run(refused.stdout)[-1] == "bless" and "export" not in stages_run(refused.stdout)
-    assert json.loads((project / "metrics/bless.json").read_text())["blessed"] is False
+    assert json.loads((project / "metrics/bless.json").read_text())["blessed"] == 0
     assert "**Refused** by accuracy change" in (project / "metrics/bless/verdict.md").read_text()
     assert snapshot(project) == before, "a refused model must not touch the export"
     assert not leftovers(project)
@@ -87,7 +84,7 @@ def test_a_worse_experiment_fails_at_the_blessing_and_exp_show_has_the_blessing_
     experiments = [exp for commit in shown for exp in commit.get("experiments") or []]
     figures = [run_["data"]["metrics"]["metrics/bless.json"]["data"] for exp in experiments for run_ in exp["revs"]]
     assert figures and set(figures[0]) == {"blessed", "accuracy_change"}, figures
-    assert figures[0]["blessed"] is True
+    assert figures[0]["blessed"] == 1
     table = run(["dvc", "exp", "show", "--no-pager", "--md"], project).stdout
     assert all(column in table.splitlines()[0] for column in ("blessed", "accuracy_change"))
 

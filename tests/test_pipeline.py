@@ -91,14 +91,19 @@ def leaves(tree: dict, prefix: str = "") -> dict[str, object]:
 def test_metrics_show_is_a_short_table_of_numbers(reproduced: Path) -> None:
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], reproduced).stdout)
     files = {path: result["data"] for path, result in next(iter(shown.values()))["data"].items()}
-    assert list(files) == ["metrics/eval.json", "metrics/train/metrics.json", "metrics/export.json"]
+    assert list(files) == [
+        "metrics/eval.json",
+        "metrics/train/metrics.json",
+        "metrics/bless.json",
+        "metrics/export.json",
+    ]
     assert list(files["metrics/eval.json"]) == ["accuracy", "loss"]
     assert files["metrics/eval.json"]["accuracy"] > 0.9
     columns = {name: value for figures in files.values() for name, value in leaves(figures).items()}
     assert len(columns) <= 12, sorted(columns)
     assert all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in columns.values()), columns
     table = run(["dvc", "metrics", "show"], reproduced).stdout.splitlines()
-    assert len(table) == 4 and max(len(line) for line in table) <= 160, table
+    assert len(table) == 5 and max(len(line) for line in table) <= 165, table  # 160 before the blessing's column
 
 
 def test_noop_repro_runs_nothing(reproduced: Path) -> None:
@@ -119,13 +124,13 @@ def test_going_back_to_earlier_params_runs_no_stage(workspace: Path) -> None:
     """Every stage, evaluate included, comes back from the run cache with the outputs it wrote."""
     first = tree_digests(workspace, *OUTPUTS)
     set_params(workspace, {"train": {"epochs": 1}})
-    assert stages_run(run(["dvc", "repro"], workspace).stdout) == ["train", "evaluate", "export", "report"]
+    assert stages_run(run(["dvc", "repro"], workspace).stdout) == ["train", "evaluate", "bless", "export", "report"]
     second = tree_digests(workspace, *OUTPUTS)
     assert second != first
     set_params(workspace, {"train": {"epochs": 2}})
     back = run(["dvc", "repro"], workspace)
     assert stages_run(back.stdout) == [], back.stdout
-    for stage in ("train", "evaluate", "export", "report"):
+    for stage in ("train", "evaluate", "bless", "export", "report"):
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in back.stdout, back.stdout
     assert tree_digests(workspace, *OUTPUTS) == first
     set_params(workspace, {"train": {"epochs": 1}})

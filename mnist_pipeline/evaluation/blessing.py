@@ -195,11 +195,14 @@ def summary(verdict: dict) -> str:
 
 
 def headline(verdict: dict) -> dict:
-    """The two columns `dvc metrics show` and `dvc exp show` get: blessed, and the accuracy change against the
-    baseline (None without one). Its p-value and every other figure are in the full verdict: DVC makes a column
-    of every key, and the headline metrics of all stages together stay within twelve."""
+    """The two columns `dvc metrics show` and `dvc exp show` get: blessed (1 or 0, a number that `dvc metrics diff`
+    can compare), and the accuracy change against the baseline (left out without one). Its p-value and every other
+    figure are in the full verdict: DVC makes a column of every key, and all stages' headlines share one table."""
     accuracy = next((rule for rule in verdict["rules"] if rule["rule"] == ACCURACY), None)
-    return {"blessed": verdict["blessed"], "accuracy_change": accuracy["difference"] if accuracy else None}
+    figures = {"blessed": int(verdict["blessed"])}
+    if accuracy:
+        figures["accuracy_change"] = accuracy["difference"]
+    return figures
 
 
 def _cells(rule: dict) -> list[str]:
