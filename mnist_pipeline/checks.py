@@ -82,7 +82,6 @@ def check_metrics(metrics_dir: Path, num_classes: int) -> list[str]:
     per_class_path = metrics_dir / "eval" / PER_CLASS_FILE
     per_class = read_per_class(per_class_path)
     for path, name, value in (
-        (train_path, "train.accuracy", train["train"]["accuracy"]),
         (train_path, "val.accuracy", train["val"]["accuracy"]),
         (eval_path, "accuracy", evaluation["accuracy"]),
     ):

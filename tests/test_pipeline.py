@@ -80,7 +80,7 @@ def test_repro_writes_every_artifact_and_learns(reproduced: Path) -> None:
 
 
 def leaves(tree: dict, prefix: str = "") -> dict[str, object]:
-    """Flatten nested metrics the way DVC names its columns (`train.loss`)."""
+    """Flatten nested metrics the way DVC names its columns (`val.loss`)."""
     flat: dict[str, object] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
@@ -103,7 +103,7 @@ def test_metrics_show_is_a_short_table_of_numbers(reproduced: Path) -> None:
     assert len(columns) <= 12, sorted(columns)
     assert all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in columns.values()), columns
     table = run(["dvc", "metrics", "show"], reproduced).stdout.splitlines()
-    assert len(table) == 5 and max(len(line) for line in table) <= 165, table  # 160 before the blessing's column
+    assert len(table) == 5 and max(len(line) for line in table) <= 160, table
 
 
 def test_noop_repro_runs_nothing(reproduced: Path) -> None:

@@ -40,4 +40,7 @@ def log_epoch(live: Live | None, result: EpochResult) -> None:
         if name != "epoch":
             split, metric = ("val", name[4:]) if name.startswith("val_") else ("train", name)
             live.log_metric(f"{split}/{metric}", round(value, 6))
+    # The summary (metrics/train/metrics.json, a headline metric) keeps the validation figures
+    # only: the training split's are in the curves, and `dvc metrics show` stays narrow.
+    live.summary.pop("train")
     live.next_step()  # writes the summary and tells VS Code's live plots that the step is complete
