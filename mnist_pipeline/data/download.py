@@ -11,7 +11,8 @@ Downloads fail in two very different ways, and each deserves its own treatment:
   sleeping through every retry.
 
 `fetch` only returns a body that arrived complete and passed `verify`; it never writes
-to disk (the caller writes atomically, see `mnist_pipeline.artifacts`).
+to disk (the caller writes atomically, see `mnist_pipeline.artifacts`). Its length is that
+failure handling: each case is a small function, tested against a scripted local server.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ Candidate and baseline are scored on the same test images, so every image gives 
 McNemar's exact test asks whether lost and gained differ more than fair coin flips would.
 A drop blocks only if it is larger than its threshold *and* significant, so seed noise
 passes while a real regression, also one hidden in a single class, does not. Pure
-functions: the stage reads the files and writes what `decide` returns.
+functions: the stage reads the files and writes what `decide` returns. Longer than most
+modules because every rule (floor, accuracy change, per class, test-data match, override)
+is its own small function that returns its own record for the verdict.
 """
 
 from __future__ import annotations

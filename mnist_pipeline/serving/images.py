@@ -9,7 +9,8 @@ a 28x28 PNG written from one) are taken as they are: re-framing them would chang
 
 Every file is untrusted: a bad one raises `InputError` naming the file and the reason,
 and nothing is allocated from sizes a header merely claims. Pure numpy + Pillow (no
-TensorFlow), so `predict` starts fast.
+TensorFlow), so `predict` starts fast. Longer than most modules because each kind of
+input (image, `.npy`, IDX) has its own checks of untrusted bytes.
 """
 
 from __future__ import annotations

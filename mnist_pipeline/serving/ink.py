@@ -18,7 +18,8 @@ the pixels. So nothing here uses one global level:
    the paper's grain); specks elsewhere on the page are left out.
 
 Pure NumPy and Pillow (no SciPy): the cell grid is small, and connected pieces are found
-from the runs of each row.
+from the runs of each row. That morphology and labelling, written out, is why the module
+is longer than most.
 """
 
 from __future__ import annotations

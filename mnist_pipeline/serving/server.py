@@ -14,6 +14,8 @@ interpreter must not be called from two threads at once. Image decoding can take
 milliseconds on a phone photo, so it runs in worker threads, at most `image_threads`
 at a time, which also bounds the memory decoded images can take. Every client mistake
 is answered `{"error": "<one line>"}` with a 4xx status and logged as a normal access line.
+Longer than most modules because the routes share that error mapping and the limits; the
+request formats themselves are pure functions in `tf_serving`.
 """
 
 from __future__ import annotations
