@@ -76,14 +76,24 @@ def header(info: dict[str, Any], settings: Settings) -> list[str]:
     ]
 
 
+def row(*cells: str) -> str:
+    """One Markdown table row; an empty cell stays `| |`."""
+    return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+
+
 def ratio_row(
     number: int, label: str, ours: list[float], reference: list[float], ratio: list[float], goal: float, digits: int = 1
 ) -> str:
     """A figure whose goal is a ceiling on ours/reference (times in seconds)."""
     middle = median(ratio)
-    return (
-        f"| {number} | {label} | {spread(ours, ' s', digits)} | {spread(reference, ' s', digits)} | {spread(ratio, '', 2)} "
-        f"| ≤ {goal}× | {verdict(middle <= goal, f'{middle:.2f}×')} |"
+    return row(
+        str(number),
+        label,
+        spread(ours, " s", digits),
+        spread(reference, " s", digits),
+        spread(ratio, "", 2),
+        f"≤ {goal}×",
+        verdict(middle <= goal, f"{middle:.2f}×"),
     )
 
 
@@ -91,28 +101,40 @@ def goal_rows(s: dict[str, Any], settings: Settings) -> list[str]:
     """The numbered figures against their goals."""
     g = GOALS
     E, X = settings.epochs, settings.exp_epochs
-    rows = ["| # | figure | ours | reference | ours/reference | goal | result |", "|---|---|---|---|---|---|---|"]
-    t = s["train"]
-    speed = median(t["speedup"])
-    rows.append(
-        f"| 1 | training time, MLP 128, batch 32, Adam 1e-3, {E} epochs (ours: `train: ... in X s`; reference: `fit`) "
-        f"| {spread(t['ours_s'], ' s')} | {spread(t['reference_fit_s'], ' s')} | {spread(t['ratio'], '', 2)} "
-        f"(speed-up {spread(t['speedup'], '×', 1)}) | ≥ {g['train_speedup']:.0f}× faster "
-        f"| {verdict(speed >= g['train_speedup'], f'{speed:.1f}× faster')} |"
-    )
-    tp = s["throughput"]
-    rows.append(
-        f"| 1 | the same as throughput, training examples per second (ours: 90 % of the training set, "
-        f"the rest is validation; the reference: all of it) | {spread(tp['ours_examples_per_s'], '', 0)} "
-        f"| {spread(tp['reference_examples_per_s'], '', 0)} | {spread(tp['ratio'], '×', 2)} (ours/reference) | | |"
-    )
-    a = s["accuracy"]
-    diff = median(a["difference_points"])
-    rows.append(
-        f"| 1 | test accuracy after {E} epochs (%) | {spread(a['ours'], '', 2, 100)} | {spread(a['reference'], '', 2, 100)} "
-        f"| {spread(a['difference_points'], ' pt', 2)} (difference) | ≥ reference − {g['accuracy_points']} pt "
-        f"| {verdict(diff >= -g['accuracy_points'], f'{diff:+.2f} points')} |"
-    )
+    t, tp, a = s["train"], s["throughput"], s["accuracy"]
+    speed, diff = median(t["speedup"]), median(a["difference_points"])
+    rows = [
+        "| # | figure | ours | reference | ours/reference | goal | result |",
+        "|---|---|---|---|---|---|---|",
+        row(
+            "1",
+            f"training time, MLP 128, batch 32, Adam 1e-3, {E} epochs (ours: `train: ... in X s`; reference: `fit`)",
+            spread(t["ours_s"], " s"),
+            spread(t["reference_fit_s"], " s"),
+            f"{spread(t['ratio'], '', 2)} (speed-up {spread(t['speedup'], '×', 1)})",
+            f"≥ {g['train_speedup']:.0f}× faster",
+            verdict(speed >= g["train_speedup"], f"{speed:.1f}× faster"),
+        ),
+        row(
+            "1",
+            "the same as throughput, training examples per second (ours: 90 % of the training set, "
+            "the rest is validation; the reference: all of it)",
+            spread(tp["ours_examples_per_s"], "", 0),
+            spread(tp["reference_examples_per_s"], "", 0),
+            f"{spread(tp['ratio'], '×', 2)} (ours/reference)",
+            "",
+            "",
+        ),
+        row(
+            "1",
+            f"test accuracy after {E} epochs (%)",
+            spread(a["ours"], "", 2, 100),
+            spread(a["reference"], "", 2, 100),
+            f"{spread(a['difference_points'], ' pt', 2)} (difference)",
+            f"≥ reference − {g['accuracy_points']} pt",
+            verdict(diff >= -g["accuracy_points"], f"{diff:+.2f} points"),
+        ),
+    ]
     pipeline, experiment, noop = s["pipeline"], s["experiment"], s["noop"]
     rows += [
         ratio_row(
@@ -142,32 +164,51 @@ def goal_rows(s: dict[str, Any], settings: Settings) -> list[str]:
         ),
     ]
     p = median(s["prepare_s"])
-    rows.append(
-        f"| 5 | prepare, 70,000 images (`python -m stages.prepare`, whole process) | {spread(s['prepare_s'], ' s', 2)} | | "
-        f"| ≤ {g['prepare_s']} s | {verdict(p <= g['prepare_s'], f'{p:.2f} s')} |"
-    )
     train_rss = s["rss_gib"]["train (mlp)"]
     peak = max(train_rss, default=None)
     if peak is None:
         raise MissingFigure("no peak memory of the train stage in any round")
-    rows.append(
-        f"| 6 | peak memory of the train stage (max RSS) | {spread(train_rss, ' GiB', 2)} "
-        f"| {spread(s['rss_gib']['reference program (seed)'], ' GiB', 2)} | | ≤ {g['train_rss_gib']} GiB "
-        f"| {verdict(peak <= g['train_rss_gib'], f'{peak:.2f} GiB at most')} |"
-    )
-    c = s["cnn"]
-    rows.append(
-        f"| 7 | `cnn` model: seconds per epoch after the first (epoch 1 includes tracing); {c['epochs']} epochs "
-        f"| {spread(c['epoch_after_first_s'], ' s/epoch')} (MLP: {spread(c['mlp_epoch_after_first_s'], ' s/epoch', 2)}) | | | | "
-        f"test accuracy {spread(c['test_accuracy'], ' %', 2, 100)} after {c['epochs']} epochs; whole training {spread(c['train_s'], ' s')} |"
-    )
-    d = s["determinism"]
+    c, d = s["cnn"], s["determinism"]
     cost = (median(d["ratio"]) - 1) * 100
-    rows.append(
-        f"| 8 | determinism cost: training time with `train.deterministic: true` / `false` "
-        f"| {spread(d['deterministic_s'], ' s')} vs {spread(d['nondeterministic_s'], ' s')} | | {spread(d['ratio'], '', 2)} | | "
-        f"deterministic costs {cost:+.0f} % |"
-    )
+    rows += [
+        row(
+            "5",
+            "prepare, 70,000 images (`python -m stages.prepare`, whole process)",
+            spread(s["prepare_s"], " s", 2),
+            "",
+            "",
+            f"≤ {g['prepare_s']} s",
+            verdict(p <= g["prepare_s"], f"{p:.2f} s"),
+        ),
+        row(
+            "6",
+            "peak memory of the train stage (max RSS)",
+            spread(train_rss, " GiB", 2),
+            spread(s["rss_gib"]["reference program (seed)"], " GiB", 2),
+            "",
+            f"≤ {g['train_rss_gib']} GiB",
+            verdict(peak <= g["train_rss_gib"], f"{peak:.2f} GiB at most"),
+        ),
+        row(
+            "7",
+            f"`cnn` model: seconds per epoch after the first (epoch 1 includes tracing); {c['epochs']} epochs",
+            f"{spread(c['epoch_after_first_s'], ' s/epoch')} (MLP: {spread(c['mlp_epoch_after_first_s'], ' s/epoch', 2)})",
+            "",
+            "",
+            "",
+            f"test accuracy {spread(c['test_accuracy'], ' %', 2, 100)} after {c['epochs']} epochs; "
+            f"whole training {spread(c['train_s'], ' s')}",
+        ),
+        row(
+            "8",
+            "determinism cost: training time with `train.deterministic: true` / `false`",
+            f"{spread(d['deterministic_s'], ' s')} vs {spread(d['nondeterministic_s'], ' s')}",
+            "",
+            spread(d["ratio"], "", 2),
+            "",
+            f"deterministic costs {cost:+.0f} %",
+        ),
+    ]
     return rows
 
 
