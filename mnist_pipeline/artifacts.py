@@ -11,6 +11,7 @@ and DVC sees the same hash.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -132,3 +133,13 @@ def normalize_zip(
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, members[name])
+
+
+def sha256_of(paths: list[Path]) -> str:
+    """SHA-256 of the files' bytes one after another: what names a model or a data split in a verdict or baseline."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()

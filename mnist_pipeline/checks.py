@@ -5,6 +5,7 @@ command prints one line per check and exits 1 if any failed. They check the arti
 themselves, not the code that made them: a stage that "succeeded" but wrote nonsense is
 caught here. Every exported model is loaded the way its clients load it and scored on a
 sample of the test split against what the export report (models/export/exports.json) claims.
+The blessing check is the gate: a refused model without a recorded override fails it.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import click
 import numpy as np
 
 from mnist_pipeline import params as params_module
-from mnist_pipeline.artifacts import load_array, read_json
+from mnist_pipeline import paths
+from mnist_pipeline.artifacts import load_array, read_json, sha256_of
 from mnist_pipeline.data.datasets import DATASETS, LABELS_FILE, SPLITS
 from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.data.leaks import check_leaks
 from mnist_pipeline.data.prepared import MANIFEST_FILE
 from mnist_pipeline.data.raw import load_splits
 from mnist_pipeline.errors import DataError, PipelineError, report_errors
+from mnist_pipeline.evaluation.blessing import headline as verdict_headline
+from mnist_pipeline.evaluation.blessing import ships
 from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, read_per_class
 from mnist_pipeline.serving.layout import exported_models
 from mnist_pipeline.serving.report import EXPORTS_FILE, headline
@@ -77,9 +81,9 @@ def check_model(model_path: Path, model: keras.Model, folder: Path) -> list[str]
 def check_metrics(metrics_dir: Path, num_classes: int) -> list[str]:
     """Every metrics file has its keys, accuracies are probabilities better than chance, every class is scored."""
     problems = []
-    train_path, eval_path = metrics_dir / "train" / "metrics.json", metrics_dir / "eval.json"
+    train_path, eval_path = (paths.headline(metrics_dir / folder.name) for folder in (paths.TRAIN, paths.EVAL))
     train, evaluation = read_json(train_path), read_json(eval_path)
-    per_class_path = metrics_dir / "eval" / PER_CLASS_FILE
+    per_class_path = metrics_dir / paths.EVAL.name / PER_CLASS_FILE
     per_class = read_per_class(per_class_path)
     for path, name, value in (
         (train_path, "val.accuracy", train["val"]["accuracy"]),
@@ -98,7 +102,7 @@ def check_export(
     export_dir: Path, headline_path: Path, sample: Sample, num_classes: int, p: params_module.ExportParams
 ) -> list[str]:
     """Every exported model loads, scores on the sample what the export report claims, and passes the export
-    rules; the headline metrics (metrics/export.json) are the report's.
+    rules; the headline metrics (metrics/export/metrics.json) are the report's.
     """
     from mnist_pipeline.serving import verify
     from mnist_pipeline.serving.scoring import score_export
@@ -121,6 +125,24 @@ def check_export(
         problems.append(f"{labels_path}: {len(names)} class names, the model has {num_classes} classes")
     if not (export_dir / "model_card.md").is_file():
         problems.append(f"{export_dir / 'model_card.md'} is missing")
+    return problems
+
+
+def check_blessing(verdict_path: Path, headline_path: Path, model_path: Path) -> list[str]:
+    """The gate where a model ships: the verdict is about this model, its headline is the one shown, and it ships
+    (blessed, or refused and shipped by a recorded override). A refused model is a result while it is tried, but a
+    workspace, commit or pull request carrying one fails here."""
+    verdict = read_json(verdict_path)
+    problems = []
+    if verdict["candidate"]["model_sha256"] != sha256_of([model_path]):
+        problems.append(f"{verdict_path} is about another model than {model_path}: run the pipeline (dvc repro)")
+    if (shown := read_json(headline_path)) != verdict_headline(verdict):
+        problems.append(f"{headline_path}: {shown} is not the headline of {verdict_path}, {verdict_headline(verdict)}")
+    if not ships(verdict):
+        problems.append(
+            f"{verdict_path}: {verdict['summary']}. Train a better model, or ship this one on purpose: "
+            "dvc exp run -S bless.force=true -S 'bless.reason=<why>' (recorded as override)"
+        )
     return problems
 
 
@@ -150,17 +172,18 @@ def main(params_path: str) -> None:
     from mnist_pipeline.serving.scoring import draw_sample
 
     p = params_module.load_params(params_path)
-    folder, metrics, model_path = Path("data/prepared"), Path("metrics"), Path("models/model.keras")
+    folder, model_path = paths.PREPARED, paths.MODEL
     num_classes = len(read_labels(folder / LABELS_FILE))
     if not model_path.is_file():
         raise DataError(f"{model_path} is missing; run the pipeline first (dvc repro)")
     model = load_model(model_path)
     checks: dict[str, Callable[[], list[str]]] = {
-        "prepared data": lambda: check_prepared(folder, Path("data/raw") / p.data.dataset, p.data.dataset),
+        "prepared data": lambda: check_prepared(folder, paths.RAW / p.data.dataset, p.data.dataset),
         "model": lambda: check_model(model_path, model, folder),
-        "metrics": lambda: check_metrics(metrics, num_classes),
+        "metrics": lambda: check_metrics(paths.METRICS, num_classes),
+        "blessing": lambda: check_blessing(paths.VERDICT, paths.headline(paths.BLESS), model_path),
         "export": lambda: check_export(
-            Path("models/export"), metrics / "export.json", draw_sample(folder, model), num_classes, p.export
+            paths.EXPORT, paths.headline(paths.EXPORT_METRICS), draw_sample(folder, model), num_classes, p.export
         ),
     }
     if report(checks):

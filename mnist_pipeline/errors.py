@@ -39,7 +39,7 @@ class DownloadError(DataError):
 
 
 class GateError(PipelineError):
-    """The model was not blessed (the floor, or worse than the baseline), so it must not be exported."""
+    """A model that must not ship is about to (refused without an override), or a verdict is about another model."""
 
 
 def report_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -95,7 +95,11 @@ class ExportParams(_Group):
         min_length=1, description="TFLite flavours to export"
     )
     representative_samples: int = Field(ge=1, le=100000, description="training images calibrating int8")
-    min_agreement: float = Field(ge=0.0, le=1.0, description="fraction of test images exports must agree on")
+    min_agreement: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="fraction of test images float exports must agree on with Keras (quantised: max_int8_drop)",
+    )
     max_int8_drop: float = Field(ge=0.0, le=1.0, description="test accuracy int8 may lose versus Keras")
 
 

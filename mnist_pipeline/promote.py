@@ -2,8 +2,9 @@
 
 Writes baseline/baseline.json and baseline/predictions.csv; commit them. Run it when the
 model goes into service, e.g. right after `gto assign mnist-classifier --stage prod`. Only
-a blessed model is promoted: metrics/bless/verdict.json must bless this very model
-(same model hash) on this very test split (same data hash), so run `dvc repro` first.
+a model that ships is promoted: metrics/bless/verdict.json must bless this very model (same
+model hash) on this very test split (same data hash), or record an override (`bless.force`
+with `bless.reason`) for it; so run `dvc repro` first.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from pathlib import Path
 
 import click
 
+from mnist_pipeline import paths
 from mnist_pipeline.artifacts import read_json
-from mnist_pipeline.errors import DataError, report_errors
-from mnist_pipeline.evaluation.baseline import BASELINE_DIR, EVAL_PREDICTIONS, load_candidate, write_baseline
-from mnist_pipeline.evaluation.blessing import Evaluation
+from mnist_pipeline.errors import DataError, GateError, report_errors
+from mnist_pipeline.evaluation.baseline import EVAL_PREDICTIONS, load_candidate, write_baseline
+from mnist_pipeline.evaluation.blessing import Evaluation, ships
 
 
 def check_promotable(candidate: Evaluation, verdict: dict, verdict_path: str) -> None:
@@ -25,9 +27,10 @@ def check_promotable(candidate: Evaluation, verdict: dict, verdict_path: str) ->
     judged = verdict["candidate"]
     if judged["model_sha256"] != candidate.model_sha256 or judged["test_data_sha256"] != candidate.test_data_sha256:
         raise DataError(f"{verdict_path} is about another model or test split: run dvc repro, then promote")
-    if not verdict["blessed"]:
-        raise DataError(
-            f"{verdict_path}: this model was refused ({verdict['summary']}); only a blessed model is promoted"
+    if not ships(verdict):
+        raise GateError(
+            f"{verdict_path}: this model was {verdict['summary']}; only a blessed model (or one shipped by a "
+            "recorded override, bless.force with bless.reason) is promoted"
         )
 
 
@@ -49,11 +52,11 @@ def origin_text(description: str, note: str) -> str:
 
 
 @click.command(help=__doc__)
-@click.option("--data", "data_dir", default="data/prepared", show_default=True, help="Prepared arrays folder.")
-@click.option("--model", "model_path", default="models/model.keras", show_default=True, help="The model to promote.")
+@click.option("--data", "data_dir", default=str(paths.PREPARED), show_default=True, help="Prepared arrays folder.")
+@click.option("--model", "model_path", default=str(paths.MODEL), show_default=True, help="The model to promote.")
 @click.option("--predictions", default=str(EVAL_PREDICTIONS), show_default=True, help="Evaluate's per-image output.")
-@click.option("--verdict", "verdict_path", default="metrics/bless/verdict.json", show_default=True, help="Blessing.")
-@click.option("--baseline", "baseline_dir", default=str(BASELINE_DIR), show_default=True, help="Baseline folder.")
+@click.option("--verdict", "verdict_path", default=str(paths.VERDICT), show_default=True, help="Blessing.")
+@click.option("--baseline", "baseline_dir", default=str(paths.BASELINE), show_default=True, help="Baseline folder.")
 @click.option("--note", default="", help="Recorded with the baseline, e.g. the registered version or why.")
 @report_errors
 def main(data_dir: str, model_path: str, predictions: str, verdict_path: str, baseline_dir: str, note: str) -> None:

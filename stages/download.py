@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from mnist_pipeline import params as params_module
+from mnist_pipeline import paths
 from mnist_pipeline.data.datasets import DATASETS
 from mnist_pipeline.data.sources import download
 from mnist_pipeline.errors import report_errors
@@ -25,7 +26,7 @@ from mnist_pipeline.errors import report_errors
 def main(params_path: str, out: str | None, progress: bool) -> None:
     data = params_module.load_params(params_path).data
     dataset = DATASETS[data.dataset]
-    target = Path(out or f"data/raw/{dataset.name}")
+    target = Path(out) if out else paths.RAW / dataset.name
     download(dataset, data.source, target, progress)
     click.echo(f"download: {dataset.name} verified into {target}")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from mnist_pipeline import paths
 from mnist_pipeline.artifacts import write_text
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.evaluation.plots_template import offline_plots_template
@@ -16,7 +17,7 @@ from mnist_pipeline.evaluation.plots_template import offline_plots_template
 
 @click.command(help=__doc__)
 @click.option(
-    "--out", default="metrics/plots_template.html", show_default=True, help="Page template (plots.html_template)."
+    "--out", default=str(paths.PLOTS_TEMPLATE), show_default=True, help="Page template (plots.html_template)."
 )
 @report_errors
 def main(out: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from mnist_pipeline import params as params_module
+from mnist_pipeline import paths
 from mnist_pipeline.data.datasets import DATASETS, LABELS_FILE
 from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.data.prepared import summarize, write_prepared
@@ -26,12 +27,12 @@ from mnist_pipeline.errors import report_errors
 @click.command(help=__doc__)
 @click.option("--params", "params_path", default=params_module.DEFAULT_PATH, show_default=True, help="Params file.")
 @click.option("--raw", "raw_dir", default=None, help="Raw IDX folder  [default: data/raw/<data.dataset>]")
-@click.option("--out", default="data/prepared", show_default=True, help="Prepared arrays folder.")
+@click.option("--out", default=str(paths.PREPARED), show_default=True, help="Prepared arrays folder.")
 @report_errors
 def main(params_path: str, raw_dir: str | None, out: str) -> None:
     data = params_module.load_params(params_path).data
     dataset = DATASETS[data.dataset]
-    folder = Path(raw_dir or f"data/raw/{dataset.name}")
+    folder = Path(raw_dir) if raw_dir else paths.RAW / dataset.name
     names = read_labels(folder / LABELS_FILE)
     raw, hashes = load_splits(folder, dataset, names)
     splits = make_splits(raw, data.val_size, data.seed)

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from mnist_pipeline import params as params_module
+from mnist_pipeline import paths
 from mnist_pipeline.data.datasets import LABELS_FILE
 from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.data.prepared import load_split
@@ -30,9 +31,9 @@ from mnist_pipeline.model.training import Trainer, configure_runtime, fit, is_ch
 
 @click.command(help=__doc__)
 @click.option("--params", "params_path", default=params_module.DEFAULT_PATH, show_default=True, help="Params file.")
-@click.option("--data", "data_dir", default="data/prepared", show_default=True, help="Prepared arrays folder.")
-@click.option("--model", "model_path", default="models/model.keras", show_default=True, help="Trained model.")
-@click.option("--live-dir", default="metrics/train", show_default=True, help="dvclive folder (metrics, plots).")
+@click.option("--data", "data_dir", default=str(paths.PREPARED), show_default=True, help="Prepared arrays folder.")
+@click.option("--model", "model_path", default=str(paths.MODEL), show_default=True, help="Trained model.")
+@click.option("--live-dir", default=str(paths.TRAIN), show_default=True, help="dvclive folder (metrics, plots).")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar per epoch.")
 @report_errors
 def main(params_path: str, data_dir: str, model_path: str, live_dir: str, progress: bool) -> None:

@@ -9,34 +9,22 @@ so the bless stage can declare it as a dependency.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.artifacts import load_array, read_json, write_json, write_text
+from mnist_pipeline import paths
+from mnist_pipeline.artifacts import load_array, read_json, sha256_of, write_json, write_text
 from mnist_pipeline.data.datasets import LABELS_FILE
 from mnist_pipeline.data.labels import read_labels
 from mnist_pipeline.errors import DataError
 from mnist_pipeline.evaluation.blessing import Evaluation
 from mnist_pipeline.evaluation.plots import PREDICTIONS_FILE, csv_text, read_predictions
 
-BASELINE_DIR = Path("baseline")
 RECORD = "baseline.json"
 PREDICTIONS = "predictions.csv"
-EVAL_PREDICTIONS = Path("metrics/eval") / PREDICTIONS_FILE  # evaluate's per-image (actual, predicted) classes
+EVAL_PREDICTIONS = paths.EVAL / PREDICTIONS_FILE  # evaluate's per-image (actual, predicted) classes
 TEST_FILES = ("x_test.npy", "y_test.npy")
-CHUNK = 1 << 20
-
-
-def sha256_of(paths: list[Path]) -> str:
-    """SHA-256 of the files' bytes one after another."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def hash_test_data(data_dir: Path) -> str:
@@ -53,7 +41,7 @@ def load_candidate(data_dir: Path, predictions: Path, model: Path) -> Evaluation
     return Evaluation(labels, predicted, classes, sha256_of([model]), hash_test_data(data_dir))
 
 
-def read_baseline(folder: Path = BASELINE_DIR) -> Evaluation | None:
+def read_baseline(folder: Path = paths.BASELINE) -> Evaluation | None:
     """The committed baseline, or None when there is none yet."""
     if not (folder / RECORD).exists():
         return None
@@ -87,7 +75,7 @@ def baseline_record(evaluation: Evaluation) -> dict:
     }
 
 
-def write_baseline(evaluation: Evaluation, folder: Path = BASELINE_DIR) -> None:
+def write_baseline(evaluation: Evaluation, folder: Path = paths.BASELINE) -> None:
     """Predictions first, record last: a baseline.json always describes the predictions beside it."""
     rows = [list(pair) for pair in zip(evaluation.labels.tolist(), evaluation.predicted.tolist())]
     write_text(folder / PREDICTIONS, csv_text(["label", "predicted"], rows))

@@ -161,7 +161,7 @@ def decide(candidate: Evaluation, baseline: Evaluation | None, p: BlessParams) -
         rules += change_rules(candidate, baseline, p)
     failed = [rule for rule in rules if not rule["passed"]]
     verdict = {
-        "blessed": not failed or p.force,
+        "blessed": not failed,
         "refused_by": [rule["rule"] for rule in failed],
         "override": {"force": p.force, "reason": p.reason, "used": bool(failed) and p.force},
         "comparison": skipped or "against the baseline, image by image",
@@ -171,6 +171,11 @@ def decide(candidate: Evaluation, baseline: Evaluation | None, p: BlessParams) -
     }
     verdict["summary"] = summary(verdict)
     return verdict
+
+
+def ships(verdict: dict) -> bool:
+    """A model ships if it was blessed, or refused and then shipped by a recorded override (`bless.force`)."""
+    return bool(verdict["blessed"] or verdict["override"]["used"])
 
 
 def _identity(evaluation: Evaluation) -> dict:
@@ -197,13 +202,16 @@ def summary(verdict: dict) -> str:
 
 
 def headline(verdict: dict) -> dict:
-    """The two columns `dvc metrics show` and `dvc exp show` get: blessed (1 or 0, a number that `dvc metrics diff`
-    can compare), and the accuracy change against the baseline (left out without one). Its p-value and every other
+    """The columns `dvc metrics show` and `dvc exp show` get: blessed (1 or 0, a number that `dvc metrics diff`
+    can compare), the accuracy change against the baseline (left out without one), and `override: 1` only when a
+    refused model ships by `bless.force`, so a forced model never reads as blessed. Its p-value and every other
     figure are in the full verdict: DVC makes a column of every key, and all stages' headlines share one table."""
     accuracy = next((rule for rule in verdict["rules"] if rule["rule"] == ACCURACY), None)
     figures = {"blessed": int(verdict["blessed"])}
     if accuracy:
         figures["accuracy_change"] = accuracy["difference"]
+    if verdict["override"]["used"]:
+        figures["override"] = 1
     return figures
 
 

@@ -42,7 +42,7 @@ def per_class_scores(confusion: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def summarize(labels: np.ndarray, logits: np.ndarray, names: tuple[str, ...]) -> tuple[dict, dict[str, dict]]:
-    """The headline of metrics/eval.json, accuracy then loss (DVC keeps a file's key order in its
+    """The headline of metrics/eval/metrics.json, accuracy then loss (DVC keeps a file's key order in its
     columns), and the per-class table: precision, recall (the per-class accuracy), F1 and support.
     """
     predicted = logits.argmax(axis=-1)

@@ -14,7 +14,7 @@ from mnist_pipeline.serving.report import GATE, exports_of
 
 
 def model_card(params: Params, data: dict, evaluation: dict, per_class: dict[str, dict], report: dict) -> str:
-    """`data` is the prepared data's manifest, `evaluation` metrics/eval.json, `per_class` the per-class
+    """`data` is the prepared data's manifest, `evaluation` metrics/eval/metrics.json, `per_class` the per-class
     test table (metrics/eval/per_class.csv) and `report` the export report (models/export/exports.json).
     """
     train = params.train.model_dump()

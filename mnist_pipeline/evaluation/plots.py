@@ -1,7 +1,7 @@
 """The plot data of metrics/eval/: CSV files in the shapes DVC's plot templates read.
 
 DVC shows every key of a metrics file as a column of `dvc metrics show` and
-`dvc exp show`, so metrics/eval.json holds only the test accuracy and loss. The
+`dvc exp show`, so metrics/eval/metrics.json holds only the test accuracy and loss. The
 per-class table (precision, recall, F1, support) is plot data here, read back by the
 model card and the checks; so is every test image's (actual, predicted) class.
 """

@@ -1,4 +1,4 @@
-"""What an export must pass: the blessing before anything is built, and agreement with Keras after.
+"""What an export must pass: a verdict about this very model before anything is built, and agreement with Keras after.
 
 Every export is loaded fresh (SavedModel by TensorFlow, TFLite by the LiteRT runtime
 that `predict` uses) and run over the whole test split; float exports must agree with
@@ -12,18 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline import params as params_module
+from mnist_pipeline.artifacts import sha256_of
 from mnist_pipeline.errors import GateError, PipelineError
-from mnist_pipeline.evaluation.baseline import sha256_of
 from mnist_pipeline.serving.export import predict_exported
 from mnist_pipeline.serving.layout import ExportedModel
 
 
-def check_blessed(verdict: dict, verdict_path: str, model_path: Path) -> None:
-    """Export only the very model the bless stage blessed (stages/bless.py; the verdict names its hash)."""
-    if not verdict["blessed"]:
-        raise GateError(
-            f"{verdict_path}: the model was not blessed ({verdict['summary']}); refusing to export, nothing written"
-        )
+def check_judged(verdict: dict, verdict_path: str, model_path: Path) -> None:
+    """The verdict shipped inside the export must be about this very model (the bless stage names its hash).
+
+    Blessed or refused, the model is exported: a refused model's exports are figures to compare, marked
+    not blessed in exports.json and the model card; the gate is where a model ships (checks, promote).
+    """
     if verdict["candidate"]["model_sha256"] != sha256_of([model_path]):
         raise GateError(
             f"{verdict_path} is about another model than {model_path}: run the bless stage first (dvc repro)"
