@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mnist_pipeline.artifacts import save_array
+from mnist_pipeline.artifacts import save_array, sha256_of
 from mnist_pipeline.data.datasets import LABELS_FILE
 from mnist_pipeline.data.labels import write_labels
 from mnist_pipeline.errors import DataError, GateError, ParamsError
@@ -20,7 +20,6 @@ from mnist_pipeline.evaluation.baseline import (
     hash_test_data,
     load_candidate,
     read_baseline,
-    sha256_of,
     write_baseline,
 )
 from mnist_pipeline.evaluation.blessing import (
@@ -30,6 +29,7 @@ from mnist_pipeline.evaluation.blessing import (
     decide,
     headline,
     mcnemar_exact,
+    ships,
     verdict_markdown,
 )
 from mnist_pipeline.params import BlessParams, load_params, parse_params
@@ -247,8 +247,10 @@ def test_the_override_ships_a_refused_model_and_records_itself() -> None:
     forced = PARAMS.model_copy(update={"force": True, "reason": "hotfix for the label bug, ticket 42"})
     verdict = decide(evaluation(labels, worse), evaluation(labels, base, model="b"), forced)
 
-    assert verdict["blessed"] and verdict["refused_by"] == [ACCURACY, *verdict["refused_by"][1:]]
+    assert not verdict["blessed"] and ships(verdict), "an override ships the model, it does not bless it"
+    assert verdict["refused_by"] == [ACCURACY, *verdict["refused_by"][1:]]
     assert verdict["override"] == {"force": True, "reason": "hotfix for the label bug, ticket 42", "used": True}
+    assert headline(verdict) == {"blessed": 0, "accuracy_change": verdict["rules"][1]["difference"], "override": 1}
     assert verdict["summary"].startswith(
         "shipped by override (bless.force, reason: hotfix for the label bug, ticket 42)"
     )
@@ -265,6 +267,7 @@ def test_an_unneeded_override_is_recorded_as_unused() -> None:
     forced = PARAMS.model_copy(update={"force": True, "reason": "just in case"})
     verdict = decide(evaluation(labels, baseline_correct(500, 0.9)), None, forced)
     assert verdict["override"]["used"] is False and verdict["summary"].startswith("blessed")
+    assert verdict["blessed"] and ships(verdict) and "override" not in headline(verdict)
 
 
 def test_the_markdown_has_one_row_per_rule_with_its_figures() -> None:
@@ -384,21 +387,25 @@ def test_promote_takes_only_the_blessed_model_the_verdict_is_about() -> None:
     with pytest.raises(DataError, match="is about another model or test split"):
         check_promotable(other, verdict, "verdict.json")
     refused = decide(candidate, None, PARAMS.model_copy(update={"min_accuracy": 0.95}))
-    with pytest.raises(DataError, match="this model was refused .*only a blessed model is promoted"):
+    assert not ships(refused)
+    with pytest.raises(GateError, match="this model was refused .*only a blessed model"):
         check_promotable(candidate, refused, "verdict.json")
+    forced = PARAMS.model_copy(update={"min_accuracy": 0.95, "force": True, "reason": "demo"})
+    check_promotable(candidate, decide(candidate, None, forced), "verdict.json")
 
 
-def test_export_refuses_a_verdict_about_another_model(tmp_path: Path) -> None:
-    from mnist_pipeline.serving.verify import check_blessed
+def test_export_refuses_a_verdict_about_another_model_but_exports_a_refused_one(tmp_path: Path) -> None:
+    from mnist_pipeline.serving.verify import check_judged
 
     model = tmp_path / "model.keras"
     model.write_bytes(b"weights")
     labels = labels_for(100)
     candidate = dataclasses.replace(evaluation(labels, baseline_correct(100, 0.9)), model_sha256=sha256_of([model]))
-    check_blessed(decide(candidate, None, PARAMS), "verdict.json", model)
+    check_judged(decide(candidate, None, PARAMS), "verdict.json", model)
+    check_judged(decide(candidate, None, PARAMS.model_copy(update={"min_accuracy": 0.95})), "verdict.json", model)
     model.write_bytes(b"retrained weights")
     with pytest.raises(GateError, match="is about another model than"):
-        check_blessed(decide(candidate, None, PARAMS), "verdict.json", model)
+        check_judged(decide(candidate, None, PARAMS), "verdict.json", model)
 
 
 def test_the_baseline_says_where_it_came_from(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mnist_pipeline.artifacts import load_array, save_array, write_bytes, write_json
-from mnist_pipeline.checks import check_export, check_metrics, check_prepared, main
+from mnist_pipeline.artifacts import load_array, save_array, sha256_of, write_bytes, write_json
+from mnist_pipeline.checks import check_blessing, check_export, check_metrics, check_prepared, main
 from mnist_pipeline.data.datasets import FILES, LABELS_FILE
 from mnist_pipeline.data.idx import write_idx_gz
 from mnist_pipeline.data.labels import write_labels
@@ -26,6 +26,7 @@ from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.data.prepared import MANIFEST_FILE
 from mnist_pipeline.data.raw import Split
 from mnist_pipeline.evaluation.blessing import Evaluation, decide
+from mnist_pipeline.evaluation.blessing import headline as verdict_headline
 from mnist_pipeline.evaluation.model_card import model_card
 from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, per_class_csv
 from mnist_pipeline.params import Params, load_params
@@ -160,9 +161,9 @@ def test_a_manifest_naming_other_raw_files_is_caught(tmp_path: Path) -> None:
 def metrics_dir(folder: Path, accuracy: float, classes: int = 10) -> Path:
     (folder / "train").mkdir(parents=True)
     (folder / "train" / "metrics.json").write_text(json.dumps({"val": {"loss": 0.3, "accuracy": accuracy}, "step": 2}))
-    (folder / "eval.json").write_text(json.dumps({"accuracy": accuracy, "loss": 0.3}))
-    per_class = {f"c{i}": {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 10} for i in range(classes)}
     (folder / "eval").mkdir()
+    (folder / "eval" / "metrics.json").write_text(json.dumps({"accuracy": accuracy, "loss": 0.3}))
+    per_class = {f"c{i}": {"precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 10} for i in range(classes)}
     (folder / "eval" / PER_CLASS_FILE).write_text(per_class_csv(per_class))
     return folder
 
@@ -327,6 +328,58 @@ def test_labels_that_do_not_match_the_model_are_caught(
     one_problem(run_check(root, sample, export_params), f"{root / 'export' / LABELS_FILE}: 3 class names")
 
 
+# --------------------------------------------------------------------------- blessing: the gate where a model ships
+
+
+def judged(folder: Path, min_accuracy: float, force: bool = False) -> tuple[Path, Path, Path]:
+    """A model file, and the verdict (with its headline) that the bless stage writes about it."""
+    model = folder / "model.keras"
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(b"weights")
+    labels = np.arange(100) % 10
+    candidate = Evaluation(
+        labels,
+        np.where(np.arange(100) < 20, (labels + 1) % 10, labels),
+        tuple("0123456789"),
+        model_sha256=sha256_of([model]),
+        test_data_sha256="d" * 64,
+    )
+    params = load_params(ROOT / "params.yaml").bless.model_copy(
+        update={"min_accuracy": min_accuracy, "force": force, "reason": "demo" if force else ""}
+    )
+    verdict = decide(candidate, None, params)
+    write_json(folder / "bless" / "verdict.json", verdict)
+    write_json(folder / "bless" / "metrics.json", verdict_headline(verdict))
+    return folder / "bless" / "verdict.json", folder / "bless" / "metrics.json", model
+
+
+def test_a_blessed_model_passes_the_gate(tmp_path: Path) -> None:
+    assert check_blessing(*judged(tmp_path, min_accuracy=0.5)) == []
+
+
+def test_a_refused_model_fails_the_gate_in_one_line_saying_why_and_how(tmp_path: Path) -> None:
+    verdict, _, _ = judged(tmp_path, min_accuracy=0.9)
+    problems = check_blessing(*judged(tmp_path, min_accuracy=0.9))
+    assert len(problems) == 1 and "\n" not in problems[0], problems
+    assert problems[0].startswith(f"{verdict}: refused by absolute floor: test accuracy 0.8000 is below")
+    assert "dvc exp run -S bless.force=true -S 'bless.reason=<why>'" in problems[0]
+
+
+def test_a_refused_model_shipped_by_a_recorded_override_passes_the_gate(tmp_path: Path) -> None:
+    verdict, shown, model = judged(tmp_path, min_accuracy=0.9, force=True)
+    assert json.loads(shown.read_text()) == {"blessed": 0, "override": 1}
+    assert check_blessing(verdict, shown, model) == []
+
+
+def test_a_verdict_about_another_model_or_another_headline_fails_the_gate(tmp_path: Path) -> None:
+    verdict, shown, model = judged(tmp_path, min_accuracy=0.5)
+    model.write_bytes(b"retrained weights")
+    write_json(shown, {"blessed": 1, "override": 1})
+    problems = check_blessing(verdict, shown, model)
+    assert len(problems) == 2 and "is about another model than" in problems[0], problems
+    assert "is not the headline of" in problems[1]
+
+
 @pytest.mark.slow
 def test_the_command_passes_a_good_run_and_fails_a_broken_one_line_per_problem(
     tiny_setup: TinySetup, good_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -342,10 +395,16 @@ def test_the_command_passes_a_good_run_and_fails_a_broken_one_line_per_problem(
     save_model(tiny_setup.model, tmp_path / "models" / "model.keras")
     shutil.copytree(good_export / "export", tmp_path / "models" / "export")
     metrics_dir(tmp_path / "metrics", 0.9, classes=len(LABELS))
-    shutil.copy(good_export / "export.json", tmp_path / "metrics" / "export.json")
+    (tmp_path / "metrics" / "export").mkdir()
+    shutil.copy(good_export / "export.json", tmp_path / "metrics" / "export" / "metrics.json")
+    verdict, shown, _ = judged(tmp_path / "verdict", min_accuracy=0.5)
+    shutil.copytree(verdict.parent, tmp_path / "metrics" / "bless")
+    candidate = json.loads(verdict.read_text())
+    candidate["candidate"]["model_sha256"] = sha256_of([tmp_path / "models" / "model.keras"])
+    write_json(tmp_path / "metrics" / "bless" / "verdict.json", candidate)
     monkeypatch.chdir(tmp_path)
     good = CliRunner().invoke(main, [])
-    assert good.exit_code == 0 and good.output.count("ok  ") == 4, good.output
+    assert good.exit_code == 0 and good.output.count("ok  ") == 5, good.output
 
     model = Path("models/export/model_dynamic.tflite")
     model.write_bytes(model.read_bytes()[:1000])
@@ -355,6 +414,7 @@ def test_the_command_passes_a_good_run_and_fails_a_broken_one_line_per_problem(
         "ok   prepared data",
         "ok   model",
         "ok   metrics",
+        "ok   blessing",
         "FAIL export",
         f"     - {model}: cannot be loaded and run (The model is not a valid Flatbuffer buffer)",
     ]
