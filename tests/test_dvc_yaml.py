@@ -131,9 +131,9 @@ def test_report_depends_on_every_plot_and_metric() -> None:
 
 
 def test_report_inputs_check_sees_a_new_plot() -> None:
-    pipeline = {**PIPELINE, "plots": [*PIPELINE["plots"], {"Precision": {"y": {"metrics/precision.csv": "p"}}}]}
-    assert not covered("metrics/precision.csv", STAGES["report"]["deps"])
-    assert "metrics/precision.csv" in report_inputs(pipeline)
+    pipeline = {**PIPELINE, "plots": [*PIPELINE["plots"], {"Precision": {"y": {"evaluation/precision.csv": "p"}}}]}
+    assert not covered("evaluation/precision.csv", STAGES["report"]["deps"])
+    assert "evaluation/precision.csv" in report_inputs(pipeline)
 
 
 def test_test_metrics_come_first() -> None:
