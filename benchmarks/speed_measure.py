@@ -163,10 +163,10 @@ def train_variant(project: Path, tag: str, params_file: str) -> dict[str, Any]:
 
 
 def evaluate_variant(project: Path, tag: str, params_file: str) -> dict[str, Any]:
-    model, metrics, plots = f"models/{tag}.keras", f"metrics/{tag}-eval.json", f"metrics/{tag}-eval"
-    command = ["-m", "stages.evaluate", "--params", params_file, "--model", model, "--metrics", metrics]
-    proc = run([sys.executable, *command, "--plots", plots], project)
-    accuracy = json.loads((project / metrics).read_text())["accuracy"]
+    model, out = f"models/{tag}.keras", f"metrics/{tag}-eval"
+    command = ["-m", "stages.evaluate", "--params", params_file, "--model", model, "--out", out]
+    proc = run([sys.executable, *command], project)
+    accuracy = json.loads((project / out / "metrics.json").read_text())["accuracy"]
     return {**stage_figures(proc), "test_accuracy": accuracy}
 
 
@@ -183,11 +183,10 @@ def stages_one_by_one(project: Path, first: str, cnn: bool) -> dict[str, Any]:
     # bless and export read models/model.keras and evaluate's outputs, the stages' defaults: give them the
     # deterministic model
     shutil.copy2(project / "models/deterministic.keras", project / "models/model.keras")
-    shutil.copy2(project / "metrics/deterministic-eval.json", project / "metrics/eval.json")
-    per_class = "metrics/deterministic-eval/per_class.csv"
-    predictions = "metrics/deterministic-eval/confusion.csv"
+    evaluated = "metrics/deterministic-eval"
+    predictions = f"{evaluated}/confusion.csv"
     out["bless"] = stage_figures(run([sys.executable, "-m", "stages.bless", "--predictions", predictions], project))
-    out["export"] = stage_figures(run([sys.executable, "-m", "stages.export", "--per-class", per_class], project))
+    out["export"] = stage_figures(run([sys.executable, "-m", "stages.export", "--eval", evaluated], project))
     if cnn:
         out["train_cnn"] = train_variant(project, "cnn", "params-cnn.yaml")
         out["evaluate_cnn"] = evaluate_variant(project, "cnn", "params-cnn.yaml")
@@ -209,7 +208,7 @@ def pipeline_full(template: Path, target: Path) -> dict[str, Any]:
         "wall_s": round(proc.wall_s, 3),
         "max_rss_kib": proc.max_rss_kib,
         "train_s": train_seconds(proc),
-        "test_accuracy": json.loads((target / "metrics/eval.json").read_text())["accuracy"],
+        "test_accuracy": json.loads((target / "metrics/eval/metrics.json").read_text())["accuracy"],
         "breakdown": dvc_breakdown(proc),
     }
 

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 import yaml
 
+from mnist_pipeline import paths
 from mnist_pipeline.artifacts import PARTIAL_MARKER
 from mnist_pipeline.data.datasets import FILES, LABELS_FILE
-from mnist_pipeline import paths
 from mnist_pipeline.evaluation.baseline import EVAL_PREDICTIONS, load_candidate, write_baseline
 from tests.conftest import ROOT, copy_project, run, run_module, write_dataset
 from tests.http_server import ScriptedServer, no_proxy, server  # noqa: F401 - fixtures

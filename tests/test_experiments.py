@@ -83,7 +83,7 @@ def test_queued_experiments_run_in_parallel_and_a_workspace_experiment_reruns_on
     for name in names:
         data = found[name]["data"]
         train = data["params"]["params.yaml"]["data"]["train"]
-        accuracy = data["metrics"]["metrics/eval.json"]["data"]["accuracy"]
+        accuracy = data["metrics"]["metrics/eval/metrics.json"]["data"]["accuracy"]
         assert train["epochs"] == 1
         assert 0.0 <= accuracy <= 1.0
         seen[train["hidden_units"]] = accuracy

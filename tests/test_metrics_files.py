@@ -96,11 +96,11 @@ REPORT = {
 }
 
 
-def test_export_headline_is_lowest_agreement_int8_drop_and_float32_size() -> None:
-    assert headline(REPORT) == {"agreement": 0.997, "int8_drop": 0.002, "tflite_kb": 0.4}
+def test_export_headline_is_int8_drop_and_float32_size() -> None:
+    assert headline(REPORT) == {"int8_drop": 0.002, "tflite_kb": 0.4}
     assert list(exports_of(REPORT)) == ["saved_model", "tflite_float32", "tflite_dynamic", "tflite_int8"]
 
 
 def test_export_headline_leaves_out_flavours_not_exported() -> None:
     report = {"saved_model": figures(1.0, 0.0, 5000), "tflite_dynamic": figures(0.99, 0.004, 120), GATE: {}}
-    assert headline(report) == {"agreement": 0.99}
+    assert headline(report) == {}

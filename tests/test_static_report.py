@@ -1,4 +1,4 @@
-"""The static report (metrics/report/report.md): real charts drawn from the plot data, metrics, gallery, model card.
+"""The static report (report/report.md): real charts drawn from the plot data, metrics, gallery, model card.
 
 A small DVC project is generated per test: plot data of known sizes, a metrics file, an
 image and a model card. The SVG charts are read back mark by mark (Vega labels every mark
