@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import click
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.constructor import SafeConstructor
@@ -116,16 +116,9 @@ class BlessParams(_Group):
     significance: float = Field(
         gt=0.0, lt=1.0, description="level of McNemar's exact test (per class: divided by the number of classes)"
     )
-    force: bool = Field(description="ship even if refused (needs a reason; recorded in the verdict and model card)")
-    reason: str = Field(description="why bless.force ships this model")
-
-    @field_validator("reason")
-    @classmethod
-    def _reason_for_an_override(cls, reason: str, info: ValidationInfo) -> str:
-        """An override ships a refused model, so it must say why: the reason goes into the verdict and model card."""
-        if info.data.get("force") and not reason.strip():
-            raise PydanticCustomError("not_allowed", "bless.force is true, so say why this model ships anyway")
-        return reason
+    override: str = Field(
+        description="why a refused model ships anyway (empty: no override); recorded in the verdict and model card"
+    )
 
 
 class Params(_Group):

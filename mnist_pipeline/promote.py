@@ -3,8 +3,8 @@
 Writes baseline/baseline.json and baseline/predictions.csv; commit them. Run it when the
 model goes into service, e.g. right after `gto assign mnist-classifier --stage prod`. Only
 a model that ships is promoted: metrics/bless/verdict.json must bless this very model (same
-model hash) on this very test split (same data hash), or record an override (`bless.force`
-with `bless.reason`) for it; so run `dvc repro` first.
+model hash) on this very test split (same data hash), or record an override (`bless.override`,
+the reason it ships anyway) for it; so run `dvc repro` first.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def check_promotable(candidate: Evaluation, verdict: dict, verdict_path: str) ->
     if not ships(verdict):
         raise GateError(
             f"{verdict_path}: this model was {verdict['summary']}; only a blessed model (or one shipped by a "
-            "recorded override, bless.force with bless.reason) is promoted"
+            "recorded override, bless.override) is promoted"
         )
 
 

@@ -38,7 +38,7 @@ from tests.conftest import ROOT
 
 CLASSES = tuple(f"c{i}" for i in range(10))
 PARAMS = BlessParams(
-    min_accuracy=0.0, max_accuracy_drop=0.002, max_class_recall_drop=0.02, significance=0.05, force=False, reason=""
+    min_accuracy=0.0, max_accuracy_drop=0.002, max_class_recall_drop=0.02, significance=0.05, override=""
 )
 
 
@@ -244,27 +244,23 @@ def test_the_override_ships_a_refused_model_and_records_itself() -> None:
     labels = labels_for(2000)
     base = baseline_correct(2000, 0.9)
     worse = with_flips(base, lose=np.flatnonzero(base)[::5], gain=np.array([], dtype=int))
-    forced = PARAMS.model_copy(update={"force": True, "reason": "hotfix for the label bug, ticket 42"})
+    forced = PARAMS.model_copy(update={"override": "hotfix for the label bug, ticket 42"})
     verdict = decide(evaluation(labels, worse), evaluation(labels, base, model="b"), forced)
 
     assert not verdict["blessed"] and ships(verdict), "an override ships the model, it does not bless it"
     assert verdict["refused_by"] == [ACCURACY, *verdict["refused_by"][1:]]
-    assert verdict["override"] == {"force": True, "reason": "hotfix for the label bug, ticket 42", "used": True}
+    assert verdict["override"] == {"reason": "hotfix for the label bug, ticket 42", "used": True}
     assert headline(verdict) == {"blessed": 0, "accuracy_change": verdict["rules"][1]["difference"], "override": 1}
-    assert verdict["summary"].startswith(
-        "shipped by override (bless.force, reason: hotfix for the label bug, ticket 42)"
-    )
+    assert verdict["summary"].startswith("shipped by override (bless.override: hotfix for the label bug, ticket 42)")
     assert f"although refused by {ACCURACY}" in verdict["summary"]
     markdown = verdict_markdown(verdict)
-    assert markdown.startswith(
-        "**Shipped by override** (`bless.force: true`), reason: hotfix for the label bug, ticket 42."
-    )
+    assert markdown.startswith("**Shipped by override** (`bless.override`): hotfix for the label bug, ticket 42.")
     assert f"Without it: refused by {ACCURACY}" in markdown and "| **FAIL** |" in markdown
 
 
 def test_an_unneeded_override_is_recorded_as_unused() -> None:
     labels = labels_for(500)
-    forced = PARAMS.model_copy(update={"force": True, "reason": "just in case"})
+    forced = PARAMS.model_copy(update={"override": "just in case"})
     verdict = decide(evaluation(labels, baseline_correct(500, 0.9)), None, forced)
     assert verdict["override"]["used"] is False and verdict["summary"].startswith("blessed")
     assert verdict["blessed"] and ships(verdict) and "override" not in headline(verdict)
@@ -293,15 +289,15 @@ def test_the_real_params_hold_the_bless_group() -> None:
     assert isinstance(bless, BlessParams) and 0 < bless.significance < 1
 
 
-def test_an_override_without_a_reason_is_a_params_error() -> None:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["bless"].update(force=True, reason=" ")
-    with pytest.raises(
-        ParamsError, match=r"bless.reason = . . is not allowed: bless.force is true, so say why this model ships anyway"
-    ):
-        parse_params(raw, "params.yaml")
-    raw["bless"]["reason"] = "known regression, accepted for the latency gain"
-    assert parse_params(raw, "params.yaml").bless.force
+def test_a_blank_override_is_no_override() -> None:
+    """An override is its reason: without one (blank), a refused model stays refused and does not ship."""
+    labels = labels_for(2000)
+    base = baseline_correct(2000, 0.9)
+    worse = with_flips(base, lose=np.flatnonzero(base)[::5], gain=np.array([], dtype=int))
+    verdict = decide(
+        evaluation(labels, worse), evaluation(labels, base, model="b"), PARAMS.model_copy(update={"override": " "})
+    )
+    assert verdict["override"]["used"] is False and not ships(verdict) and "override" not in headline(verdict)
 
 
 @pytest.mark.parametrize("level", [0, 1, 1.5])
@@ -390,7 +386,7 @@ def test_promote_takes_only_the_blessed_model_the_verdict_is_about() -> None:
     assert not ships(refused)
     with pytest.raises(GateError, match="this model was refused .*only a blessed model"):
         check_promotable(candidate, refused, "verdict.json")
-    forced = PARAMS.model_copy(update={"min_accuracy": 0.95, "force": True, "reason": "demo"})
+    forced = PARAMS.model_copy(update={"min_accuracy": 0.95, "override": "demo"})
     check_promotable(candidate, decide(candidate, None, forced), "verdict.json")
 
 

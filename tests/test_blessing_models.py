@@ -16,9 +16,7 @@ pytestmark = pytest.mark.slow
 
 CLASSES = tuple(f"bar{i}" for i in range(10))
 # No tolerance on the drop: whether a difference counts is left to McNemar's test alone.
-STRICT = BlessParams(
-    min_accuracy=0.0, max_accuracy_drop=0.0, max_class_recall_drop=0.0, significance=0.05, force=False, reason=""
-)
+STRICT = BlessParams(min_accuracy=0.0, max_accuracy_drop=0.0, max_class_recall_drop=0.0, significance=0.05, override="")
 
 
 def scaled(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -345,7 +345,7 @@ def judged(folder: Path, min_accuracy: float, force: bool = False) -> tuple[Path
         test_data_sha256="d" * 64,
     )
     params = load_params(ROOT / "params.yaml").bless.model_copy(
-        update={"min_accuracy": min_accuracy, "force": force, "reason": "demo" if force else ""}
+        update={"min_accuracy": min_accuracy, "override": "demo" if force else ""}
     )
     verdict = decide(candidate, None, params)
     write_json(folder / "bless" / "verdict.json", verdict)
@@ -362,7 +362,7 @@ def test_a_refused_model_fails_the_gate_in_one_line_saying_why_and_how(tmp_path:
     problems = check_blessing(*judged(tmp_path, min_accuracy=0.9))
     assert len(problems) == 1 and "\n" not in problems[0], problems
     assert problems[0].startswith(f"{verdict}: refused by absolute floor: test accuracy 0.8000 is below")
-    assert "dvc exp run -S bless.force=true -S 'bless.reason=<why>'" in problems[0]
+    assert "dvc exp run -S 'bless.override=<why it ships anyway>'" in problems[0]
 
 
 def test_a_refused_model_shipped_by_a_recorded_override_passes_the_gate(tmp_path: Path) -> None:
@@ -426,7 +426,7 @@ def test_model_card_states_data_params_metrics_and_blessing(tmp_path: Path) -> N
     labels = np.arange(10_000) % 2
     predicted = np.where(np.arange(10_000) < 269, 1 - labels, labels)
     candidate = Evaluation(labels, predicted, ("0", "1"), model_sha256="f" * 64, test_data_sha256="d" * 64)
-    floor = params.bless.model_copy(update={"min_accuracy": 0.9, "force": False, "reason": ""})
+    floor = params.bless.model_copy(update={"min_accuracy": 0.9, "override": ""})
     data = {"dataset": "mnist", "num_classes": 2, "image_shape": [28, 28], "counts": {"train": 9, "val": 1, "test": 5}}
     evaluation = {"accuracy": passed_accuracy, "loss": 0.1}
     per_class = {

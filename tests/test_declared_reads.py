@@ -209,7 +209,7 @@ class Pipeline:
         params["data"].update(dataset="custom", source=str(self.source), val_size=0.1, seed=3)
         params["train"].update(model="mlp", epochs=1, strategy="default")
         params["evaluate"].update(gallery_size=4)
-        params["bless"].update(min_accuracy=0.0, force=False, reason="")
+        params["bless"].update(min_accuracy=0.0, override="")
         params["export"].update(tflite=["float32", "dynamic", "int8"], representative_samples=20)
         return params
 

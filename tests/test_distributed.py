@@ -189,7 +189,7 @@ def test_two_workers_train_like_one_process_and_only_the_chief_writes(tmp_path: 
     model = load_model(chief_out / "model.keras")
     assert model.output_shape == (None, 10)
     metrics = read_metrics(chief_out)
-    assert metrics["step"] == train["epochs"]
+    assert set(metrics) == {"val"}, "the headline is the validation accuracy alone"
     assert (chief_out / "live" / "plots" / "metrics" / "val" / "accuracy.tsv").is_file()
 
     # Every worker ends with the same weights (the all-reduce keeps the mirrors equal), and

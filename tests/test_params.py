@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from mnist_pipeline.params import (
 from tests.conftest import run_module
 
 ROOT = Path(__file__).resolve().parent.parent
+PYTHONPATH = {**os.environ, "PYTHONPATH": str(ROOT)}
 REAL_PARAMS = ROOT / "params.yaml"
 DELETE = object()
 
@@ -96,15 +99,15 @@ def test_an_int_is_accepted_for_a_float(real: dict[str, Any], tmp_path: Path) ->
     assert params.train.learning_rate == 1.0 and isinstance(params.train.learning_rate, float)
 
 
-def test_every_param_is_explained_in_the_readme(real: dict[str, Any]) -> None:
-    table = (ROOT / "README.md").read_text(encoding="utf-8").split("## Parameters", 1)[1].split("\n## ", 1)[0]
+def test_every_param_is_explained_in_the_parameters_page(real: dict[str, Any]) -> None:
+    table = (ROOT / "docs" / "parameters.md").read_text(encoding="utf-8")
     first_cells = [line.split("|")[1] for line in table.splitlines() if line.startswith("|")]
     documented = set(re.findall(r"`(\w+\.\w+)`", " ".join(first_cells)))
     declared = {
         f"{group}.{key}" for group, model in Params.model_fields.items() for key in model.annotation.model_fields
     }
-    assert declared - documented == set(), "params missing from the README's Parameters table"
-    assert documented - declared == set(), "the README's Parameters table names params that do not exist"
+    assert declared - documented == set(), "params missing from docs/parameters.md's table"
+    assert documented - declared == set(), "docs/parameters.md's table names params that do not exist"
 
 
 # ---------------------------------------------------------------------------- the battery of bad values
@@ -336,6 +339,30 @@ def test_check_command(real: dict[str, Any], tmp_path: Path) -> None:
     refused = CliRunner().invoke(main, ["--params", str(bad)])
     assert refused.exit_code == 2
     assert refused.output.count("\n") == 1 and "did you mean train.epochs?" in refused.output
+
+
+def test_the_pre_commit_hook_and_the_checks_command_catch_a_typo_before_anything_runs(
+    real: dict[str, Any], tmp_path: Path
+) -> None:
+    """A mistyped key in a hand-edited params.yaml fails at the commit and in CI, not only at the next stage run."""
+    import shlex
+
+    from mnist_pipeline.checks import main as checks
+
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    (hook,) = [hook for repo in config["repos"] for hook in repo["hooks"] if hook["id"] == "params"]
+    assert re.fullmatch(hook["files"], "params.yaml") and hook.get("pass_filenames", True)
+    write(tmp_path / "params.yaml", patched(real, {"train.epoch": 5}))
+    command = [sys.executable if word == "python" else word for word in shlex.split(hook["entry"])]
+    typo = subprocess.run([*command, "params.yaml"], cwd=tmp_path, capture_output=True, text=True, env=PYTHONPATH)
+    assert typo.returncode == 2 and "did you mean train.epochs?" in typo.stderr, typo.stderr
+    write(tmp_path / "params.yaml", real)
+    good = subprocess.run([*command, "params.yaml"], cwd=tmp_path, capture_output=True, text=True, env=PYTHONPATH)
+    assert good.returncode == 0, good.stderr
+
+    write(tmp_path / "params.yaml", patched(real, {"train.epoch": 5}))
+    refused = CliRunner().invoke(checks, ["--params", str(tmp_path / "params.yaml")])
+    assert refused.exit_code == 2 and "did you mean train.epochs?" in refused.output, refused.output
 
 
 def run_prepare(tmp_path: Path, params: Path) -> tuple[subprocess.CompletedProcess, Path]:

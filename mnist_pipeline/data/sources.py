@@ -104,6 +104,19 @@ def class_names(dataset: Dataset, source: str, labels: list[RawFile]) -> tuple[s
     return parse_labels(text, f"{LABELS_FILE} in {source}")
 
 
+def offline_advice(error: str) -> str:
+    """What to do first, in lines that fit a terminal; what was tried last (the long part)."""
+    return "\n".join(
+        [
+            "no network: none of the mirrors in data.source could be reached. Use a folder of the four .gz files:",
+            "  dvc exp run --set-param data.source=/path/to/folder    (or edit params.yaml)",
+            f"On Debian/Ubuntu, Fashion-MNIST installs offline: sudo apt install {FASHION_MNIST_DEB}, then",
+            f"  dvc exp run --set-param data.dataset={FASHION_MNIST.name} --set-param data.source={FASHION_MNIST_DEB_DIR}",
+            f"Tried: {error}",
+        ]
+    )
+
+
 def download(dataset: Dataset, source: str, out: Path, progress: bool = True) -> None:
     check_source(dataset, source)
     files: dict[str, tuple[bytes, RawFile]] = {}
@@ -111,12 +124,7 @@ def download(dataset: Dataset, source: str, out: Path, progress: bool = True) ->
         for filename in FILES:
             files[filename] = fetch_verified(dataset, source, filename, progress)
     except OfflineError as error:
-        raise OfflineError(
-            f"{error}. No network? Put the four .gz files in a folder and point data.source at it: "
-            "dvc exp run --set-param data.source=/path/to/folder (or edit params.yaml). "
-            f"On Debian/Ubuntu, `apt install {FASHION_MNIST_DEB}` installs Fashion-MNIST for that: "
-            f"dvc exp run --set-param data.dataset={FASHION_MNIST.name} --set-param data.source={FASHION_MNIST_DEB_DIR}"
-        ) from None
+        raise OfflineError(offline_advice(str(error))) from None
     names = class_names(dataset, source, [files[labels][1] for _, labels in SPLIT_FILES.values()])
     check_shapes(
         {

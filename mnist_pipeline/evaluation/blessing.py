@@ -163,7 +163,7 @@ def decide(candidate: Evaluation, baseline: Evaluation | None, p: BlessParams) -
     verdict = {
         "blessed": not failed,
         "refused_by": [rule["rule"] for rule in failed],
-        "override": {"force": p.force, "reason": p.reason, "used": bool(failed) and p.force},
+        "override": {"reason": p.override, "used": bool(failed) and bool(p.override.strip())},
         "comparison": skipped or "against the baseline, image by image",
         "candidate": _identity(candidate),
         "baseline": _identity(baseline) if baseline is not None else None,
@@ -174,7 +174,7 @@ def decide(candidate: Evaluation, baseline: Evaluation | None, p: BlessParams) -
 
 
 def ships(verdict: dict) -> bool:
-    """A model ships if it was blessed, or refused and then shipped by a recorded override (`bless.force`)."""
+    """A model ships if it was blessed, or refused and then shipped by a recorded override (`bless.override`)."""
     return bool(verdict["blessed"] or verdict["override"]["used"])
 
 
@@ -197,14 +197,14 @@ def summary(verdict: dict) -> str:
         return f"blessed: {figures}"
     more = f" (and {len(failed) - 1} more rule{'s' if len(failed) > 2 else ''})" if len(failed) > 1 else ""
     if verdict["override"]["used"]:
-        return f"shipped by override (bless.force, reason: {verdict['override']['reason']}) although refused by {describe(failed[0])}{more}"
+        return f"shipped by override (bless.override: {verdict['override']['reason']}) although refused by {describe(failed[0])}{more}"
     return f"refused by {describe(failed[0])}{more}"
 
 
 def headline(verdict: dict) -> dict:
     """The columns `dvc metrics show` and `dvc exp show` get: blessed (1 or 0, a number that `dvc metrics diff`
     can compare), the accuracy change against the baseline (left out without one), and `override: 1` only when a
-    refused model ships by `bless.force`, so a forced model never reads as blessed. Its p-value and every other
+    refused model ships by `bless.override`, so a forced model never reads as blessed. Its p-value and every other
     figure are in the full verdict: DVC makes a column of every key, and all stages' headlines share one table."""
     accuracy = next((rule for rule in verdict["rules"] if rule["rule"] == ACCURACY), None)
     figures = {"blessed": int(verdict["blessed"])}
@@ -236,7 +236,7 @@ def _state_line(verdict: dict) -> str:
     refused_by = ", ".join(verdict["refused_by"])
     if verdict["override"]["used"]:
         return (
-            f"**Shipped by override** (`bless.force: true`), reason: {verdict['override']['reason']}. "
+            f"**Shipped by override** (`bless.override`): {verdict['override']['reason']}. "
             f"Without it: refused by {refused_by}."
         )
     return "**Blessed**." if verdict["blessed"] else f"**Refused** by {refused_by}."

@@ -8,8 +8,18 @@ from collections.abc import Generator
 
 import click
 from dvclive import Live
+from dvclive.plots import NumpyEncoder
+from dvclive.serialize import dump_json
 
 from mnist_pipeline.model.training import EpochResult
+
+
+class HeadlineLive(Live):
+    """dvclive, with a summary (metrics/train/metrics.json, a headline metric) that leaves out `step`: it
+    repeats train.epochs, and `dvc exp show` makes a column of every key. The curves keep their steps."""
+
+    def make_summary(self) -> None:
+        dump_json(self.summary, self.metrics_file, cls=NumpyEncoder)
 
 
 @contextlib.contextmanager
@@ -22,7 +32,7 @@ def training_log(live_dir: str, chief: bool) -> Generator[Live | None, None, Non
     if not chief:
         yield None
         return
-    live = Live(live_dir, save_dvc_exp=False, dvcyaml=None, report=None)
+    live = HeadlineLive(live_dir, save_dvc_exp=False, dvcyaml=None, report=None)
     yield live
     live.end()
 
