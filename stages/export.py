@@ -26,6 +26,7 @@ from mnist_pipeline.data.labels import read_labels, write_labels
 from mnist_pipeline.data.pixels import to_pixels
 from mnist_pipeline.data.prepared import MANIFEST_FILE, load_split
 from mnist_pipeline.errors import report_errors
+from mnist_pipeline.evaluation.metrics import confusion_matrix
 from mnist_pipeline.evaluation.model_card import model_card
 from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, read_per_class
 from mnist_pipeline.model.architectures import load_model, predict_logits
@@ -69,9 +70,9 @@ def main(
         report[GATE] = verdict
         write_labels(tmp / LABELS_FILE, names)
         write_json(tmp / EXPORTS_FILE, report)
-        card = model_card(
-            p, read_json(folder / MANIFEST_FILE), evaluation, read_per_class(Path(eval_dir) / PER_CLASS_FILE), report
-        )
+        per_class = read_per_class(Path(eval_dir) / PER_CLASS_FILE)
+        confusion = confusion_matrix(y_test, reference, len(names))
+        card = model_card(p, read_json(folder / MANIFEST_FILE), evaluation, per_class, confusion, report)
         write_text(tmp / "model_card.md", card)
     write_json(paths.headline(Path(metrics_dir)), headline(report))
     summary = ", ".join(f"{name} {figures['accuracy']:.4f}" for name, figures in exports_of(report).items())

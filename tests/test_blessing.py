@@ -32,6 +32,7 @@ from mnist_pipeline.evaluation.blessing import (
     ships,
     verdict_markdown,
 )
+from mnist_pipeline.evaluation.plots import predictions_csv
 from mnist_pipeline.params import BlessParams, load_params, parse_params
 from mnist_pipeline.promote import check_promotable, git_description, origin_text
 from tests.conftest import ROOT
@@ -320,8 +321,7 @@ def prepared(folder: Path, labels: np.ndarray) -> Path:
 
 
 def confusion_csv(path: Path, labels: np.ndarray, predicted: np.ndarray) -> Path:
-    rows = "".join(f"{CLASSES[a]},{CLASSES[b]}\n" for a, b in zip(labels, predicted))
-    path.write_text("actual,predicted\n" + rows)
+    path.write_text(predictions_csv(labels, predicted, tuple(CLASSES)))
     return path
 
 
@@ -340,9 +340,11 @@ def test_the_candidate_is_read_from_evaluates_output_and_must_match_the_test_spl
     with pytest.raises(DataError, match="is not about .* test split: run evaluate again"):
         load_candidate(folder, predictions, model)
     predictions.write_text("actual,guess\nc0,c1\n")
-    with pytest.raises(DataError, match=r"columns \['actual', 'guess'\], expected \['actual', 'predicted'\]"):
+    with pytest.raises(
+        DataError, match=r"columns \['actual', 'guess'\], expected \['actual', 'predicted', 'actual_index'"
+    ):
         load_candidate(folder, predictions, model)
-    predictions.write_text("actual,predicted\nc0,sandal\n")
+    predictions.write_text("actual,predicted,actual_index,predicted_index\nc0,sandal,0,1\n")
     with pytest.raises(DataError, match="class 'sandal' is not in labels.txt"):
         load_candidate(folder, predictions, model)
     with pytest.raises(DataError, match="is missing; run the evaluate stage first"):

@@ -436,7 +436,8 @@ def test_model_card_states_data_params_metrics_and_blessing(tmp_path: Path) -> N
     exports = {
         "tflite_int8": {"size_bytes": 1234, "accuracy": 0.97, "agreement": 0.995, "accuracy_drop": 0.0031},
     }
-    card = model_card(params, data, evaluation, per_class, {**exports, GATE: decide(candidate, None, floor)})
+    confusion = np.array([[3, 0], [1, 1]])
+    card = model_card(params, data, evaluation, per_class, confusion, {**exports, GATE: decide(candidate, None, floor)})
     assert card.startswith("# Model card: mlp on mnist")
     for expected in (
         "train 9, val 1, test 5",
@@ -445,6 +446,7 @@ def test_model_card_states_data_params_metrics_and_blessing(tmp_path: Path) -> N
         "Accuracy **0.9731**, loss 0.1000, macro F1 0.9600.",
         "| 0 | 1.0000 | 0.9500 | 0.9700 | 3 |",
         "| 1 | 0.9000 | 1.0000 | 0.9500 | 2 |",
+        "| actual \\ predicted | 0 | 1 |\n|---|---|---|\n| 0 0 | 3 | 0 |\n| 1 1 | 1 | 1 |",
         "## Blessing\n\n**Blessed**.\n\nComparison: no baseline yet",
         "| absolute floor | accuracy < 0.9000 (`bless.min_accuracy`) | 0.9731 |",
         "| tflite_int8 | 1234 | 0.9700 | 0.9950 | +0.0031 |",

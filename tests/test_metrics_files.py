@@ -59,7 +59,14 @@ def test_class_names_with_commas_survive_the_csv(tmp_path: Path) -> None:
 
 def test_predictions_one_row_per_image_in_order() -> None:
     text = predictions_csv(LABELS, LOGITS.argmax(axis=-1), NAMES)
-    assert text.splitlines() == ["actual,predicted", "zero,zero", "zero,one", "one,one", "one,one", "two,zero"]
+    assert text.splitlines() == [
+        "actual,predicted,actual_index,predicted_index",
+        "zero,zero,0,0",
+        "zero,one,0,1",
+        "one,one,1,1",
+        "one,one,1,1",
+        "two,zero,2,0",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -131,10 +131,10 @@ def test_plot_data_has_a_row_per_test_image_and_per_epoch(experiments: Path) -> 
     test_count = len(np.load(experiments / "data/prepared/y_test.npy"))
     with open(experiments / "metrics/eval/confusion.csv", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["actual", "predicted"]
+    assert rows[0] == ["actual", "predicted", "actual_index", "predicted_index"]
     assert len(rows) - 1 == test_count
     names = read_labels(experiments / "data/prepared/labels.txt")
-    assert {cell for row in rows[1:] for cell in row} <= set(names)
+    assert all(names[int(row[2])] == row[0] and names[int(row[3])] == row[1] for row in rows[1:])
 
     for split in ("train", "val"):
         for metric in ("loss", "accuracy"):

@@ -6,6 +6,8 @@ disagree with `dvc metrics show`.
 
 from __future__ import annotations
 
+import numpy as np
+
 from mnist_pipeline.evaluation.blessing import verdict_markdown
 from mnist_pipeline.evaluation.markdown import table
 from mnist_pipeline.evaluation.metrics import macro_f1
@@ -13,9 +15,20 @@ from mnist_pipeline.params import Params
 from mnist_pipeline.serving.report import GATE, exports_of
 
 
-def model_card(params: Params, data: dict, evaluation: dict, per_class: dict[str, dict], report: dict) -> str:
+def confusion_table(confusion: np.ndarray, names: tuple[str, ...]) -> str:
+    """The confusion matrix as text a terminal shows: rows are actual classes, columns predicted ones, both in
+    label order; columns are headed by label index so that ten class names still fit 120 columns."""
+    header = ["actual \\ predicted", *(str(index) for index in range(len(names)))]
+    rows = [[f"{index} {name}", *row] for index, (name, row) in enumerate(zip(names, confusion.tolist()))]
+    return table(header, rows)
+
+
+def model_card(
+    params: Params, data: dict, evaluation: dict, per_class: dict[str, dict], confusion: np.ndarray, report: dict
+) -> str:
     """`data` is the prepared data's manifest, `evaluation` metrics/eval/metrics.json, `per_class` the per-class
-    test table (metrics/eval/per_class.csv) and `report` the export report (models/export/exports.json).
+    test table (metrics/eval/per_class.csv), `confusion` the test confusion counts (actual x predicted) and
+    `report` the export report (models/export/exports.json).
     """
     train = params.train.model_dump()
     sections = [
@@ -35,6 +48,8 @@ def model_card(params: Params, data: dict, evaluation: dict, per_class: dict[str
                 for name, f in per_class.items()
             ],
         ),
+        "Confusion matrix (rows: actual class, columns: predicted class, by label index):",
+        confusion_table(confusion, tuple(per_class)),
         "## Blessing",
         verdict_markdown(report[GATE]).rstrip("\n"),
         "## Exports",

@@ -34,10 +34,14 @@ def per_class_csv(table: dict[str, dict]) -> str:
     return csv_text(["class", *PER_CLASS_FIELDS], rows)
 
 
+PREDICTIONS_HEADER = ("actual", "predicted", "actual_index", "predicted_index")
+
+
 def predictions_csv(labels: np.ndarray, predicted: np.ndarray, names: tuple[str, ...]) -> str:
-    """One row per test image, (actual, predicted) class names: the shape DVC's confusion templates expect."""
-    rows = [[names[a], names[p]] for a, p in zip(labels.tolist(), predicted.tolist())]
-    return csv_text(["actual", "predicted"], rows)
+    """One row per test image, in test order: (actual, predicted) class names, the shape DVC's confusion templates
+    expect, and their label indices, by which the project's templates (.dvc/plots/) order the classes."""
+    rows = [[names[a], names[p], a, p] for a, p in zip(labels.tolist(), predicted.tolist())]
+    return csv_text(list(PREDICTIONS_HEADER), rows)
 
 
 def _rows(path: str | Path, header: tuple[str, ...]) -> list[dict[str, str]]:
@@ -58,7 +62,7 @@ def read_predictions(path: str | Path, names: tuple[str, ...]) -> tuple[np.ndarr
     """metrics/eval/confusion.csv back into (true labels, predicted labels), class indices in test order."""
     index = {name: i for i, name in enumerate(names)}
     try:
-        pairs = [(index[row["actual"]], index[row["predicted"]]) for row in _rows(path, ("actual", "predicted"))]
+        pairs = [(index[row["actual"]], index[row["predicted"]]) for row in _rows(path, PREDICTIONS_HEADER)]
     except KeyError as error:
         raise DataError(f"{path}: class {error} is not in labels.txt ({', '.join(names)})") from None
     labels, predicted = np.array(pairs, dtype=np.int64).reshape(-1, 2).T

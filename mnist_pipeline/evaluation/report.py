@@ -22,6 +22,7 @@ from dvc_render import ImageRenderer
 
 from mnist_pipeline.artifacts import atomic_path
 from mnist_pipeline.errors import DataError
+from mnist_pipeline.evaluation.markdown import table
 from mnist_pipeline.evaluation.plots_template import vega_lite_version
 
 REPORT_FILE = "report.md"
@@ -96,17 +97,12 @@ def flatten(metrics: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [row for key, value in metrics.items() for row in flatten(value, f"{prefix}.{key}" if prefix else str(key))]
 
 
-def cell(value: Any) -> str:
-    """A Markdown table cell: a `|` in a class name must not split it."""
-    return str(value).replace("|", "\\|")
-
-
 def metrics_tables(files: dict[str, dict]) -> str:
     """One Markdown table per metrics file."""
     sections = []
     for path, metrics in files.items():
-        rows = "\n".join(f"| {cell(key)} | {cell(value)} |" for key, value in flatten(metrics))
-        sections.append(f"### `{path}`\n\n| metric | value |\n|---|---|\n{rows}")
+        rows = [[key, value] for key, value in flatten(metrics)]
+        sections.append(f"### `{path}`\n\n" + table(["metric", "value"], rows))
     return "\n\n".join(sections)
 
 
