@@ -41,7 +41,13 @@ _UNREACHABLE = {errno.ENETUNREACH, errno.EHOSTUNREACH}
 
 class OfflineError(DownloadError):
     """Every source failed at the network level (host lookup failed, connection refused,
-    network unreachable): we are offline or the hosts are gone."""
+    network unreachable): we are offline or the hosts are gone. `attempts` keeps each URL
+    with its reason, for a caller that lays them out its own way."""
+
+    def __init__(self, name: str, attempts: list[tuple[str, str]]) -> None:
+        details = "; ".join(f"{url}: {reason}" for url, reason in attempts)
+        super().__init__(f"could not download {name}: {details} (are you offline?)")
+        self.name, self.attempts = name, attempts
 
 
 class NotFoundError(DownloadError):
@@ -231,7 +237,7 @@ def _give_up(name: str, failures: list[tuple[str, _Failure]]) -> DownloadError:
         return DownloadError(f"could not download {name}: no URL to download it from")
     details = "; ".join(f"{url}: {failure.reason}" for url, failure in failures)
     if all(failure.network for _, failure in failures):
-        return OfflineError(f"could not download {name}: {details} (are you offline?)")
+        return OfflineError(name, [(url, failure.reason) for url, failure in failures])
     if all(failure.missing for _, failure in failures):
         return NotFoundError(f"could not download {name}: {details}")
     return DownloadError(f"could not download {name}: {details}")

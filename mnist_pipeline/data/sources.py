@@ -30,7 +30,7 @@ from mnist_pipeline.data.datasets import (
 from mnist_pipeline.data.download import NotFoundError, OfflineError, fetch
 from mnist_pipeline.data.labels import parse_labels, write_labels
 from mnist_pipeline.data.raw import RawFile, check_shapes, check_split, decode_file
-from mnist_pipeline.errors import ParamsError
+from mnist_pipeline.errors import DownloadError, ParamsError
 
 URL_SCHEMES = ("http://", "https://", "file://")
 MAX_LABELS_BYTES = 1024**2
@@ -104,7 +104,7 @@ def class_names(dataset: Dataset, source: str, labels: list[RawFile]) -> tuple[s
     return parse_labels(text, f"{LABELS_FILE} in {source}")
 
 
-def offline_advice(error: str) -> str:
+def offline_advice(error: OfflineError) -> str:
     """What to do first, in lines that fit a terminal; what was tried last (the long part)."""
     return "\n".join(
         [
@@ -112,7 +112,8 @@ def offline_advice(error: str) -> str:
             "  dvc exp run --set-param data.source=/path/to/folder    (or edit params.yaml)",
             f"On Debian/Ubuntu, Fashion-MNIST installs offline: sudo apt install {FASHION_MNIST_DEB}, then",
             f"  dvc exp run --set-param data.dataset={FASHION_MNIST.name} --set-param data.source={FASHION_MNIST_DEB_DIR}",
-            f"Tried: {error}",
+            f"Tried, for {error.name}:",
+            *(f"  {url}: {reason}" for url, reason in error.attempts),
         ]
     )
 
@@ -124,7 +125,7 @@ def download(dataset: Dataset, source: str, out: Path, progress: bool = True) ->
         for filename in FILES:
             files[filename] = fetch_verified(dataset, source, filename, progress)
     except OfflineError as error:
-        raise OfflineError(offline_advice(str(error))) from None
+        raise DownloadError(offline_advice(error)) from None
     names = class_names(dataset, source, [files[labels][1] for _, labels in SPLIT_FILES.values()])
     check_shapes(
         {
