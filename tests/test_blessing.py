@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -411,3 +413,40 @@ def test_the_baseline_says_where_it_came_from(tmp_path: Path) -> None:
     assert origin_text("", "first release") == "first release"
     assert origin_text("mnist-classifier@v0.0.2", "") == "git mnist-classifier@v0.0.2"
     assert origin_text("a1b2c3d-dirty", "hotfix") == "git a1b2c3d-dirty; hotfix"
+
+
+def test_a_new_rule_is_one_class_and_every_verdict_record_reads_back() -> None:
+    """The extension point: a rule type judges, describes itself and fills its table row; decide and the verdict's
+    renderings know nothing else of it, and each record in verdict.json reads back as the rule it was."""
+    from mnist_pipeline.evaluation import blessing
+
+    @dataclass(frozen=True)
+    class EnoughImages:
+        kind: ClassVar[str] = "enough images"
+        rule: str
+        candidate: int
+
+        @classmethod
+        def judge(cls, candidate: Evaluation, baseline: Evaluation | None, p: BlessParams) -> list:
+            return [cls("enough test images", len(candidate.labels))]
+
+        @property
+        def passed(self) -> bool:
+            return self.candidate >= 1000
+
+        def describe(self) -> str:
+            return f"{self.rule}: {self.candidate} < 1000"
+
+        def cells(self) -> list[str]:
+            return [self.rule, "fewer than 1000 images", str(self.candidate), "", "", "", ""]
+
+    labels = labels_for(500)
+    rules = (*blessing.RULES, EnoughImages)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(blessing, "RULES", rules)
+        verdict = decide(evaluation(labels, baseline_correct(500, 0.9)), None, PARAMS)
+        markdown = verdict_markdown(verdict)
+        assert [blessing.from_record(record).passed for record in verdict["rules"]] == [True, False]
+    assert verdict["refused_by"] == ["enough test images"] and not verdict["blessed"]
+    assert verdict["summary"] == "refused by enough test images: 500 < 1000"
+    assert "| enough test images | fewer than 1000 images | 500 |  |  |  |  | **FAIL** |" in markdown

@@ -13,7 +13,9 @@ is its own small function that returns its own record for the verdict.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 
@@ -71,58 +73,159 @@ def mcnemar_exact(lost: int, gained: int) -> float:
     return min(1.0, 2 * tail / 2**total)
 
 
-def paired_rule(
-    name: str, param: str, candidate: np.ndarray, baseline: np.ndarray, max_drop: float, level: float
-) -> dict:
-    """Compare paired correctness vectors: refused only by a drop beyond `max_drop` that is significant at `level`."""
-    lost = int(np.sum(baseline & ~candidate))
-    gained = int(np.sum(candidate & ~baseline))
-    count = len(candidate)
-    difference = (gained - lost) / count if count else 0.0
-    p_value = mcnemar_exact(lost, gained)
-    return {
-        "rule": name,
-        "param": param,
-        "threshold": max_drop,
-        "candidate": round(float(candidate.mean()), 6) if count else 0.0,
-        "baseline": round(float(baseline.mean()), 6) if count else 0.0,
-        "difference": round(difference, 6),
-        "lost": lost,
-        "gained": gained,
-        "p_value": p_value,
-        "level": level,
-        "passed": not (-difference > max_drop and p_value < level),
-    }
+@dataclass(frozen=True)
+class Floor:
+    """The absolute floor: test accuracy of at least `bless.min_accuracy`, baseline or not."""
+
+    kind: ClassVar[str] = "floor"
+    rule: str
+    param: str
+    threshold: float
+    candidate: float
+
+    @classmethod
+    def judge(cls, candidate: Evaluation, baseline: Evaluation | None, p: BlessParams) -> list[Rule]:
+        return [cls(FLOOR, "bless.min_accuracy", p.min_accuracy, round(candidate.accuracy, 6))]
+
+    @property
+    def passed(self) -> bool:
+        return self.candidate >= self.threshold
+
+    def describe(self) -> str:
+        relation = ">=" if self.passed else "is below"
+        return f"{self.rule}: test accuracy {self.candidate:.4f} {relation} {self.param} {self.threshold:.4f}"
+
+    def cells(self) -> list[str]:
+        refused_if = f"accuracy < {self.threshold:.4f} (`{self.param}`)"
+        return [self.rule, refused_if, f"{self.candidate:.4f}", "", "", "", ""]
 
 
-def floor_rule(candidate: Evaluation, min_accuracy: float) -> dict:
-    accuracy = candidate.accuracy
-    return {
-        "rule": FLOOR,
-        "param": "bless.min_accuracy",
-        "threshold": min_accuracy,
-        "candidate": round(accuracy, 6),
-        "passed": accuracy >= min_accuracy,
-    }
+@dataclass(frozen=True)
+class Change:
+    """A paired comparison with the baseline on the same images: refused only by a drop beyond `threshold`
+    that McNemar's exact test finds significant at `level`."""
 
+    kind: ClassVar[str] = "change"
+    rule: str
+    param: str
+    threshold: float
+    level: float
+    candidate: float
+    baseline: float
+    difference: float
+    lost: int
+    gained: int
+    p_value: float
 
-def change_rules(candidate: Evaluation, baseline: Evaluation, p: BlessParams) -> list[dict]:
-    """The accuracy rule, then one recall rule per class (each at significance / classes: Bonferroni)."""
-    ours, theirs = candidate.correct, baseline.correct
-    rules = [paired_rule(ACCURACY, "bless.max_accuracy_drop", ours, theirs, p.max_accuracy_drop, p.significance)]
-    level = p.significance / len(candidate.classes)
-    for index, name in enumerate(candidate.classes):
-        images = candidate.labels == index
-        rule = paired_rule(
-            f"{RECALL}: {name}",
-            "bless.max_class_recall_drop",
-            ours[images],
-            theirs[images],
-            p.max_class_recall_drop,
+    @classmethod
+    def paired(
+        cls, rule: str, param: str, threshold: float, level: float, ours: np.ndarray, theirs: np.ndarray
+    ) -> Self:
+        lost, gained, count = int(np.sum(theirs & ~ours)), int(np.sum(ours & ~theirs)), len(ours)
+        return cls(
+            rule,
+            param,
+            threshold,
             level,
+            candidate=round(float(ours.mean()), 6) if count else 0.0,
+            baseline=round(float(theirs.mean()), 6) if count else 0.0,
+            difference=round((gained - lost) / count, 6) if count else 0.0,
+            lost=lost,
+            gained=gained,
+            p_value=mcnemar_exact(lost, gained),
         )
-        rules.append(rule)
-    return rules
+
+    @property
+    def passed(self) -> bool:
+        return not (-self.difference > self.threshold and self.p_value < self.level)
+
+    def describe(self) -> str:
+        significant = "<" if self.p_value < self.level else ">="
+        return (
+            f"{self.rule}: candidate {self.candidate:.4f} vs baseline {self.baseline:.4f} "
+            f"({self.difference:+.4f}; {self.lost} lost, {self.gained} gained; "
+            f"McNemar p={self.p_value:.3g} {significant} {self.level:.3g}), "
+            f"allowed drop {self.param} {self.threshold:.4f}"
+        )
+
+    def cells(self) -> list[str]:
+        return [
+            self.rule,
+            f"drop > {self.threshold:.4f} (`{self.param}`) and p < {self.level:.3g}",
+            f"{self.candidate:.4f}",
+            f"{self.baseline:.4f}",
+            f"{self.difference:+.4f}",
+            f"{self.lost} / {self.gained}",
+            f"{self.p_value:.3g}",
+        ]
+
+
+class AccuracyChange(Change):
+    """The test accuracy against the baseline's, image by image."""
+
+    kind: ClassVar[str] = "accuracy change"
+
+    @classmethod
+    def judge(cls, candidate: Evaluation, baseline: Evaluation | None, p: BlessParams) -> list[Rule]:
+        if baseline is None:
+            return []
+        ours, theirs = candidate.correct, baseline.correct
+        return [cls.paired(ACCURACY, "bless.max_accuracy_drop", p.max_accuracy_drop, p.significance, ours, theirs)]
+
+
+class RecallChange(Change):
+    """Each class's recall against the baseline's, on that class's images; at significance / classes (Bonferroni)."""
+
+    kind: ClassVar[str] = "recall change"
+
+    @classmethod
+    def judge(cls, candidate: Evaluation, baseline: Evaluation | None, p: BlessParams) -> list[Rule]:
+        if baseline is None:
+            return []
+        level = p.significance / len(candidate.classes)
+        rules: list[Rule] = []
+        for index, name in enumerate(candidate.classes):
+            images = candidate.labels == index
+            ours, theirs = candidate.correct[images], baseline.correct[images]
+            rule = f"{RECALL}: {name}"
+            rules.append(cls.paired(rule, "bless.max_class_recall_drop", p.max_class_recall_drop, level, ours, theirs))
+        return rules
+
+
+class Rule(Protocol):
+    """What a bless rule is: judged from the two evaluations and the params, it says whether it passed, in one
+    phrase and in the verdict table's cells. A new rule is one such class in RULES, and its params."""
+
+    kind: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, Any]]  # a dataclass: its fields are its record in verdict.json
+
+    @property
+    def rule(self) -> str: ...
+
+    @classmethod
+    def judge(cls, candidate: Evaluation, baseline: Evaluation | None, p: BlessParams) -> list[Rule]: ...
+
+    @property
+    def passed(self) -> bool: ...
+
+    def describe(self) -> str: ...
+
+    def cells(self) -> list[str]: ...
+
+
+RULES: tuple[type[Rule], ...] = (Floor, AccuracyChange, RecallChange)
+
+
+def as_record(rule: Rule) -> dict:
+    """A rule as verdict.json holds it: its kind, its figures, and whether it passed."""
+    return {"kind": rule.kind, **dataclasses.asdict(rule), "passed": rule.passed}
+
+
+def from_record(record: dict) -> Rule:
+    """A rule back from verdict.json (the export stage renders a verdict it reads from disk)."""
+    kind = next(cls for cls in RULES if cls.kind == record["kind"])
+    names = [field.name for field in dataclasses.fields(kind)]
+    return kind(**{name: record[name] for name in names})
 
 
 def comparable(candidate: Evaluation, baseline: Evaluation | None) -> str:
@@ -139,35 +242,20 @@ def comparable(candidate: Evaluation, baseline: Evaluation | None) -> str:
     return ""
 
 
-def describe(rule: dict) -> str:
-    """A rule's figures in one phrase."""
-    if rule["rule"] == FLOOR:
-        relation = ">=" if rule["passed"] else "is below"
-        return f"{FLOOR}: test accuracy {rule['candidate']:.4f} {relation} {rule['param']} {rule['threshold']:.4f}"
-    significant = "<" if rule["p_value"] < rule["level"] else ">="
-    return (
-        f"{rule['rule']}: candidate {rule['candidate']:.4f} vs baseline {rule['baseline']:.4f} "
-        f"({rule['difference']:+.4f}; {rule['lost']} lost, {rule['gained']} gained; "
-        f"McNemar p={rule['p_value']:.3g} {significant} {rule['level']:.3g}), "
-        f"allowed drop {rule['param']} {rule['threshold']:.4f}"
-    )
-
-
 def decide(candidate: Evaluation, baseline: Evaluation | None, p: BlessParams) -> dict:
     """The full verdict: every rule with its figures, whether the candidate ships, and why."""
     skipped = comparable(candidate, baseline)
-    rules = [floor_rule(candidate, p.min_accuracy)]
-    if baseline is not None and not skipped:
-        rules += change_rules(candidate, baseline, p)
-    failed = [rule for rule in rules if not rule["passed"]]
+    paired = baseline if not skipped else None
+    rules = [rule for kind in RULES for rule in kind.judge(candidate, paired, p)]
+    failed = [rule for rule in rules if not rule.passed]
     verdict = {
         "blessed": not failed,
-        "refused_by": [rule["rule"] for rule in failed],
+        "refused_by": [rule.rule for rule in failed],
         "override": {"reason": p.override, "used": bool(failed) and bool(p.override.strip())},
         "comparison": skipped or "against the baseline, image by image",
         "candidate": _identity(candidate),
         "baseline": _identity(baseline) if baseline is not None else None,
-        "rules": rules,
+        "rules": [as_record(rule) for rule in rules],
     }
     verdict["summary"] = summary(verdict)
     return verdict
@@ -190,15 +278,16 @@ def _identity(evaluation: Evaluation) -> dict:
 
 def summary(verdict: dict) -> str:
     """The verdict in one line: what decided it, with the figures."""
-    failed = [rule for rule in verdict["rules"] if not rule["passed"]]
+    rules = [from_record(record) for record in verdict["rules"]]
+    failed = [rule for rule in rules if not rule.passed]
     if not failed:
-        accuracy = next((rule for rule in verdict["rules"] if rule["rule"] == ACCURACY), None)
-        figures = describe(accuracy) if accuracy else verdict["comparison"]
+        accuracy = next((rule for rule in rules if rule.rule == ACCURACY), None)
+        figures = accuracy.describe() if accuracy else verdict["comparison"]
         return f"blessed: {figures}"
     more = f" (and {len(failed) - 1} more rule{'s' if len(failed) > 2 else ''})" if len(failed) > 1 else ""
     if verdict["override"]["used"]:
-        return f"shipped by override (bless.override: {verdict['override']['reason']}) although refused by {describe(failed[0])}{more}"
-    return f"refused by {describe(failed[0])}{more}"
+        return f"shipped by override (bless.override: {verdict['override']['reason']}) although refused by {failed[0].describe()}{more}"
+    return f"refused by {failed[0].describe()}{more}"
 
 
 def headline(verdict: dict) -> dict:
@@ -213,23 +302,6 @@ def headline(verdict: dict) -> dict:
     if verdict["override"]["used"]:
         figures["override"] = 1
     return figures
-
-
-def _cells(rule: dict) -> list[str]:
-    result = "pass" if rule["passed"] else "**FAIL**"
-    if rule["rule"] == FLOOR:
-        refused_if = f"accuracy < {rule['threshold']:.4f} (`{rule['param']}`)"
-        return [rule["rule"], refused_if, f"{rule['candidate']:.4f}", "", "", "", "", result]
-    return [
-        rule["rule"],
-        f"drop > {rule['threshold']:.4f} (`{rule['param']}`) and p < {rule['level']:.3g}",
-        f"{rule['candidate']:.4f}",
-        f"{rule['baseline']:.4f}",
-        f"{rule['difference']:+.4f}",
-        f"{rule['lost']} / {rule['gained']}",
-        f"{rule['p_value']:.3g}",
-        result,
-    ]
 
 
 def _state_line(verdict: dict) -> str:
@@ -253,5 +325,6 @@ def verdict_markdown(verdict: dict) -> str:
             + "."
         )
     header = ["rule", "refused if", "candidate", "baseline", "difference", "lost / gained", "p-value", "result"]
-    lines.append(table(header, [_cells(rule) for rule in verdict["rules"]]))
+    rows = [[*rule.cells(), "pass" if rule.passed else "**FAIL**"] for rule in map(from_record, verdict["rules"])]
+    lines.append(table(header, rows))
     return "\n\n".join(lines) + "\n"
