@@ -18,7 +18,7 @@ import difflib
 import json
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import click
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -27,16 +27,20 @@ from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.constructor import SafeConstructor
 
 from mnist_pipeline.errors import ParamsError, report_errors
+from mnist_pipeline.model.architectures import ARCHITECTURES, summary
 
 DEFAULT_PATH = "params.yaml"
 SEED_MAX = 2**32 - 1
 
 Dataset = Literal["mnist", "fashion_mnist", "custom"]
-Model = Literal["mlp", "cnn"]
 Strategy = Literal["auto", "default", "mirrored", "multi_worker"]
 TFLiteFlavour = Literal["float32", "dynamic", "int8"]
 DATASETS: tuple[str, ...] = typing.get_args(Dataset)
-MODELS: tuple[str, ...] = typing.get_args(Model)
+MODELS: tuple[str, ...] = tuple(ARCHITECTURES)  # mnist_pipeline/model/architectures.py registers them
+if TYPE_CHECKING:
+    Model = str
+else:
+    Model = Literal[MODELS]  # the registry's names, so that a typo gets a did-you-mean and the schema an enum
 STRATEGIES: tuple[str, ...] = typing.get_args(Strategy)
 TFLITE_FLAVOURS: tuple[str, ...] = typing.get_args(TFLiteFlavour)
 
@@ -74,7 +78,7 @@ class DataParams(_Group):
 
 
 class TrainParams(_Group):
-    model: Model = Field(description="mlp (the TensorFlow quickstart model) | cnn (a small convnet)")
+    model: Model = Field(description=" | ".join(f"{name} ({summary(name)})" for name in MODELS))
     hidden_units: int = Field(ge=1, le=8192, description="units of the hidden dense layer")
     dropout: float = Field(ge=0.0, lt=1.0, description="dropout rate after the hidden layer")
     batch_size: int = Field(ge=1, le=65536, description="examples per training step")

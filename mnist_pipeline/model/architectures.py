@@ -1,8 +1,12 @@
-"""The models `train.model` can name, and how they are saved and loaded.
+"""The models `train.model` can name (the registry params take their choices from), and how they are saved and loaded.
 
-Both output logits (no softmax): the loss uses `from_logits=True`, and the probability
-model for clients is built at export. Saved `.keras` files are normalised (fixed zip
-timestamps, no save date) so the same weights always give the same bytes.
+A new architecture is one function here, decorated with `@architecture`: its name is the
+value of `train.model`, its docstring's first line describes it in params.yaml's schema.
+This module imports TensorFlow only when a model is built, run, saved or loaded, so that
+params.py can read the registry without it. Every model outputs logits (no softmax): the
+loss uses `from_logits=True`, and the probability model for clients is built at export.
+Saved `.keras` files are normalised (fixed zip timestamps, no save date) so the same
+weights always give the same bytes.
 """
 
 from __future__ import annotations
@@ -11,20 +15,40 @@ import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mnist_pipeline.artifacts import normalize_zip
 from mnist_pipeline.errors import DataError
-from mnist_pipeline.model.quiet_tensorflow import keras, tf
-from mnist_pipeline.params import TrainParams
 
-layers = keras.layers
+if TYPE_CHECKING:
+    from mnist_pipeline.model.quiet_tensorflow import keras, tf
+    from mnist_pipeline.params import TrainParams
+
 PREDICT_BATCH = 2048
 
+Builder = Callable[[tuple[int, ...], int, "TrainParams"], "keras.Model"]
+ARCHITECTURES: dict[str, Builder] = {}
 
+
+def architecture(build: Builder) -> Builder:
+    """Register a model under its function's name, the value `train.model` takes to pick it."""
+    ARCHITECTURES[build.__name__] = build
+    return build
+
+
+def summary(name: str) -> str:
+    """An architecture's one-line description: its docstring's first line."""
+    return (ARCHITECTURES[name].__doc__ or name).strip().splitlines()[0].rstrip(".")
+
+
+@architecture
 def mlp(input_shape: tuple[int, ...], num_classes: int, p: TrainParams) -> keras.Model:
-    """The TensorFlow beginner quickstart model."""
+    """The TensorFlow quickstart model: Flatten, Dense(relu), Dropout, Dense."""
+    from mnist_pipeline.model.quiet_tensorflow import keras
+
+    layers = keras.layers
     return keras.Sequential(
         [
             keras.Input(input_shape),
@@ -37,8 +61,15 @@ def mlp(input_shape: tuple[int, ...], num_classes: int, p: TrainParams) -> keras
     )
 
 
+@architecture
 def cnn(input_shape: tuple[int, ...], num_classes: int, p: TrainParams) -> keras.Model:
-    """A small convnet (after keras-io's MNIST convnet): ~1.5 points better on Fashion-MNIST."""
+    """A small convnet after keras-io's MNIST convnet, about 1.5 points better on Fashion-MNIST.
+
+    Two Conv2D and MaxPooling blocks, Dropout, Dense(relu), Dense.
+    """
+    from mnist_pipeline.model.quiet_tensorflow import keras
+
+    layers = keras.layers
     return keras.Sequential(
         [
             keras.Input(input_shape),
@@ -56,21 +87,22 @@ def cnn(input_shape: tuple[int, ...], num_classes: int, p: TrainParams) -> keras
     )
 
 
-BUILDERS: dict[str, Callable[[tuple[int, ...], int, TrainParams], keras.Model]] = {"mlp": mlp, "cnn": cnn}
-
-
 def build_model(params: TrainParams, input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
-    return BUILDERS[params.model](tuple(input_shape), num_classes, params)
+    return ARCHITECTURES[params.model](tuple(input_shape), num_classes, params)
 
 
 def compiled_forward(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
     """Inference as one compiled graph for any batch size; build it once and reuse it (tracing costs)."""
+    from mnist_pipeline.model.quiet_tensorflow import tf
+
     images = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
     return tf.function(lambda batch: model(batch, training=False), input_signature=[images])
 
 
 def predict_logits(model: keras.Model, x: np.ndarray, forward: Callable | None = None) -> np.ndarray:
     """Logits in large batches, without `model.predict`'s per-call set-up cost."""
+    from mnist_pipeline.model.quiet_tensorflow import tf
+
     forward = forward or compiled_forward(model)
     batch_size = PREDICT_BATCH
     chunks = [forward(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
@@ -108,6 +140,8 @@ def _renumber_shared_objects(config: bytes) -> bytes:
 
 def load_model(path: str | Path) -> keras.Model:
     """Load in safe mode: a model file never gets to run code (no Lambda layers, no pickles)."""
+    from mnist_pipeline.model.quiet_tensorflow import keras
+
     if not Path(path).is_file():
         raise DataError(f"{path} is missing; run the train stage first (dvc repro train)")
     return keras.saving.load_model(path, compile=False, safe_mode=True)
