@@ -18,7 +18,7 @@ import difflib
 import json
 import typing
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import click
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -26,21 +26,23 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.constructor import SafeConstructor
 
+from mnist_pipeline.data.datasets import DATASETS
 from mnist_pipeline.errors import ParamsError, report_errors
 from mnist_pipeline.model.architectures import ARCHITECTURES, summary
 
 DEFAULT_PATH = "params.yaml"
 SEED_MAX = 2**32 - 1
 
-Dataset = Literal["mnist", "fashion_mnist", "custom"]
 Strategy = Literal["auto", "default", "mirrored", "multi_worker"]
 TFLiteFlavour = Literal["float32", "dynamic", "int8"]
-DATASETS: tuple[str, ...] = typing.get_args(Dataset)
-MODELS: tuple[str, ...] = tuple(ARCHITECTURES)  # mnist_pipeline/model/architectures.py registers them
+# The choices of data.dataset and train.model are the registries' names (mnist_pipeline/data/datasets.py,
+# mnist_pipeline/model/architectures.py), as Literals: a typo gets a did-you-mean, the schema an enum.
 if TYPE_CHECKING:
-    Model = str
+    DatasetName: TypeAlias = str
+    ModelName: TypeAlias = str
 else:
-    Model = Literal[MODELS]  # the registry's names, so that a typo gets a did-you-mean and the schema an enum
+    DatasetName = Literal[tuple(DATASETS)]
+    ModelName = Literal[tuple(ARCHITECTURES)]
 STRATEGIES: tuple[str, ...] = typing.get_args(Strategy)
 TFLITE_FLAVOURS: tuple[str, ...] = typing.get_args(TFLiteFlavour)
 
@@ -69,7 +71,7 @@ class _Group(BaseModel):
 
 
 class DataParams(_Group):
-    dataset: Dataset = Field(description="mnist | fashion_mnist | custom (your own IDX files in data.source)")
+    dataset: DatasetName = Field(description="mnist | fashion_mnist | custom (your own IDX files in data.source)")
     source: Annotated[str, AfterValidator(_a_folder)] = Field(
         description="a folder: the four .gz files, or <dataset>.txt listing URL prefixes (data/mirrors: the public ones)"
     )
@@ -78,7 +80,7 @@ class DataParams(_Group):
 
 
 class TrainParams(_Group):
-    model: Model = Field(description=" | ".join(f"{name} ({summary(name)})" for name in MODELS))
+    model: ModelName = Field(description=" | ".join(f"{name} ({summary(name)})" for name in ARCHITECTURES))
     hidden_units: int = Field(ge=1, le=8192, description="units of the hidden dense layer")
     dropout: float = Field(ge=0.0, lt=1.0, description="dropout rate after the hidden layer")
     batch_size: int = Field(ge=1, le=65536, description="examples per training step")

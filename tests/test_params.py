@@ -14,10 +14,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from mnist_pipeline.data.datasets import DATASETS
 from mnist_pipeline.errors import ParamsError
+from mnist_pipeline.model.architectures import ARCHITECTURES
 from mnist_pipeline.params import (
-    DATASETS,
-    MODELS,
     STRATEGIES,
     TFLITE_FLAVOURS,
     Params,
@@ -82,7 +82,7 @@ def test_real_params_load_into_typed_groups(real: dict[str, Any]) -> None:
             assert loaded == (value if value is not None else ""), f"{group}.{key}"
             assert type(loaded) is type(value) or isinstance(value, int) and type(loaded) is float
     assert params.data.dataset in DATASETS
-    assert params.train.model in MODELS
+    assert params.train.model in ARCHITECTURES
     assert params.train.strategy in STRATEGIES
     assert set(params.export.tflite) <= set(TFLITE_FLAVOURS)
     assert isinstance(params.train.epochs, int) and not isinstance(params.train.epochs, bool)
@@ -322,7 +322,7 @@ def test_schema_describes_every_key_with_its_bounds_and_choices() -> None:
     train, export = groups["TrainParams"], groups["ExportParams"]
     assert train["additionalProperties"] is False, "an editor must flag train.epoch"
     assert train["properties"]["dropout"]["exclusiveMaximum"] == 1.0
-    assert train["properties"]["model"]["enum"] == list(MODELS)
+    assert train["properties"]["model"]["enum"] == list(ARCHITECTURES)
     assert export["properties"]["tflite"]["items"]["enum"] == list(TFLITE_FLAVOURS)
     for group in groups.values():
         for key, spec in group["properties"].items():
