@@ -141,7 +141,7 @@ def check_blessing(verdict_path: Path, headline_path: Path, model_path: Path) ->
     if not ships(verdict):
         problems.append(
             f"{verdict_path}: {verdict['summary']}. Train a better model, or ship this one on purpose: "
-            "dvc exp run -S 'bless.override=<why it ships anyway>' (recorded as override)"
+            "dvc exp run -S \"bless.override='<why it ships anyway>'\" (recorded as override)"
         )
     return problems
 

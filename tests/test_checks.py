@@ -362,7 +362,7 @@ def test_a_refused_model_fails_the_gate_in_one_line_saying_why_and_how(tmp_path:
     problems = check_blessing(*judged(tmp_path, min_accuracy=0.9))
     assert len(problems) == 1 and "\n" not in problems[0], problems
     assert problems[0].startswith(f"{verdict}: refused by absolute floor: test accuracy 0.8000 is below")
-    assert "dvc exp run -S 'bless.override=<why it ships anyway>'" in problems[0]
+    assert "dvc exp run -S \"bless.override='<why it ships anyway>'\"" in problems[0]
 
 
 def test_a_refused_model_shipped_by_a_recorded_override_passes_the_gate(tmp_path: Path) -> None:

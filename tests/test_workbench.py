@@ -108,9 +108,9 @@ def test_a_refused_experiment_completes_is_exported_marked_not_blessed_and_fails
 
 def test_an_override_keeps_blessed_0_adds_override_1_and_passes_the_checks(project: Path) -> None:
     promoted(project)
-    reason = "smaller model for the phone release"
+    reason = "smaller model for the phone release; accuracy drop accepted"
 
-    result = run(["dvc", "exp", "run", *WORSE, "-S", f"bless.override={reason}"], project)
+    result = run(["dvc", "exp", "run", *WORSE, "-S", f"bless.override='{reason}'"], project)  # as the checks say
 
     assert "bless: shipped by override (bless.override: " + reason in result.stdout
     assert headline(project, paths.BLESS)["blessed"] == 0 and headline(project, paths.BLESS)["override"] == 1
