@@ -199,7 +199,7 @@ def test_a_queued_sweep_completes_and_reads_in_a_120_column_terminal(project: Pa
     ], shown
     for row in rows:
         line = next(line for line in lines if f"[{row['name']}]" in line)
-        assert f"{row['accuracy']:.4g}".rstrip("0") in line and f" {row['blessed']} " in line, (row, line)
+        assert f" {row['accuracy']:.5g} " in line and f" {row['blessed']} " in line, (row, line)
 
 
 def wait_for_queue(project: Path, count: int) -> list[dict]:
