@@ -56,8 +56,8 @@ def frame(item: np.ndarray) -> np.ndarray:
 
 def train_model(x_train: np.ndarray, y_train: np.ndarray, epochs: int, seed: int) -> bytes:
     """The quickstart MLP on the framed training images, as a float32 TFLite export."""
+    from mnist_pipeline.export.build import convert_tflite
     from mnist_pipeline.model.quiet_tensorflow import keras
-    from mnist_pipeline.serving.export import convert_tflite
 
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(

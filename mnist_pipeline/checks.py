@@ -29,12 +29,12 @@ from mnist_pipeline.errors import DataError, PipelineError, report_errors
 from mnist_pipeline.evaluation.blessing import headline as verdict_headline
 from mnist_pipeline.evaluation.blessing import ships
 from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, read_per_class
-from mnist_pipeline.serving.layout import exported_models
-from mnist_pipeline.serving.report import EXPORTS_FILE, headline
+from mnist_pipeline.export.layout import exported_models
+from mnist_pipeline.export.record import EXPORTS_FILE, headline
 
 if TYPE_CHECKING:  # TensorFlow is imported only by the checks that need it
+    from mnist_pipeline.export.scoring import Sample
     from mnist_pipeline.model.quiet_tensorflow import keras
-    from mnist_pipeline.serving.scoring import Sample
 
 
 def check_prepared(folder: Path, raw_folder: Path, dataset: str) -> list[str]:
@@ -104,8 +104,8 @@ def check_export(
     """Every exported model loads, scores on the sample what the export report claims, and passes the export
     rules; the headline metrics (metrics/export/metrics.json) are the report's.
     """
-    from mnist_pipeline.serving import verify
-    from mnist_pipeline.serving.scoring import score_export
+    from mnist_pipeline.export.scoring import score_export
+    from mnist_pipeline.export import verify
 
     claims_path = export_dir / EXPORTS_FILE
     claims = read_json(claims_path)
@@ -168,8 +168,8 @@ def report(checks: dict[str, Callable[[], list[str]]]) -> int:
 @click.option("--params", "params_path", default=params_module.DEFAULT_PATH, show_default=True, help="Params file.")
 @report_errors
 def main(params_path: str) -> None:
+    from mnist_pipeline.export.scoring import draw_sample
     from mnist_pipeline.model.architectures import load_model
-    from mnist_pipeline.serving.scoring import draw_sample
 
     p = params_module.load_params(params_path)
     folder, model_path = paths.PREPARED, paths.MODEL

@@ -8,7 +8,7 @@ agreement with Keras, and the blessing's verdict) and metrics/export/metrics.jso
 headline of exports.json. A refused model is exported too, marked not blessed in exports.json and
 the model card, so its int8 and size figures can be compared; it ships only through the
 gate (`python -m mnist_pipeline.checks`, promote). Then every export is loaded fresh and checked
-against the Keras model (mnist_pipeline/serving/verify.py). Everything is built in a
+against the Keras model (mnist_pipeline/export/verify.py). Everything is built in a
 temporary folder and renamed into models/export only once it all passed.
 """
 
@@ -27,13 +27,13 @@ from mnist_pipeline.data.pixels import to_pixels
 from mnist_pipeline.data.prepared import MANIFEST_FILE, load_split
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.evaluation.metrics import confusion_matrix
-from mnist_pipeline.evaluation.model_card import model_card
 from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, read_per_class
+from mnist_pipeline.export.build import build_exports
+from mnist_pipeline.export.model_card import model_card
+from mnist_pipeline.export.record import EXPORTS_FILE, GATE, exports_of, headline
+from mnist_pipeline.export.verify import check_judged, verify_exports
 from mnist_pipeline.model.architectures import load_model, predict_logits
 from mnist_pipeline.model.quiet_tensorflow import exit_now
-from mnist_pipeline.serving.export import build_exports
-from mnist_pipeline.serving.report import EXPORTS_FILE, GATE, exports_of, headline
-from mnist_pipeline.serving.verify import check_judged, verify_exports
 
 
 @click.command(help=__doc__)

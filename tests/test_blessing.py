@@ -395,7 +395,7 @@ def test_promote_takes_only_the_blessed_model_the_verdict_is_about() -> None:
 
 
 def test_export_refuses_a_verdict_about_another_model_but_exports_a_refused_one(tmp_path: Path) -> None:
-    from mnist_pipeline.serving.verify import check_judged
+    from mnist_pipeline.export.verify import check_judged
 
     model = tmp_path / "model.keras"
     model.write_bytes(b"weights")

@@ -27,10 +27,10 @@ from mnist_pipeline.data.prepared import MANIFEST_FILE
 from mnist_pipeline.data.raw import Split
 from mnist_pipeline.evaluation.blessing import Evaluation, decide
 from mnist_pipeline.evaluation.blessing import headline as verdict_headline
-from mnist_pipeline.evaluation.model_card import model_card
 from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, per_class_csv
+from mnist_pipeline.export.model_card import model_card
+from mnist_pipeline.export.record import EXPORTS_FILE, GATE, headline
 from mnist_pipeline.params import Params, load_params
-from mnist_pipeline.serving.report import EXPORTS_FILE, GATE, headline
 from tests.conftest import ROOT, set_params, synthetic_digits
 from tests.serving_fixtures import LABELS, TinySetup, tiny_setup  # noqa: F401 (a fixture)
 
@@ -184,7 +184,7 @@ def test_a_per_class_table_missing_a_class_is_caught(tmp_path: Path) -> None:
 @pytest.mark.parametrize("rate", [0.5, 0.88, 0.99, 0.9995])
 def test_tolerance_covers_sampling_noise_without_hiding_a_real_difference(rate: float) -> None:
     """Draw many samples as the checks do: almost none may stray beyond the tolerance, and it is not loose."""
-    from mnist_pipeline.serving.scoring import SLACK_IMAGES, tolerance
+    from mnist_pipeline.export.scoring import SLACK_IMAGES, tolerance
 
     population, size = 10_000, 2_000
     outcomes = np.arange(population) < round(rate * population)  # exactly `rate` of them right
@@ -197,7 +197,7 @@ def test_tolerance_covers_sampling_noise_without_hiding_a_real_difference(rate: 
 
 
 def test_the_sample_is_fixed_distinct_and_the_whole_split_when_small() -> None:
-    from mnist_pipeline.serving.scoring import sample_indices
+    from mnist_pipeline.export.scoring import sample_indices
 
     chosen = sample_indices(10_000, size=2_000)
     assert len(np.unique(chosen)) == 2_000 and np.array_equal(chosen, sample_indices(10_000, size=2_000))
@@ -214,9 +214,9 @@ def export_params(tmp_path_factory: pytest.TempPathFactory) -> Params:
 @pytest.fixture(scope="module")
 def good_export(tiny_setup: TinySetup, export_params: Params, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """models/export (with its report, exports.json) and metrics/export.json as the export stage writes them."""
-    from mnist_pipeline.serving.export import save_saved_model
-    from mnist_pipeline.serving.layout import exported_models
-    from mnist_pipeline.serving.verify import verify_exports
+    from mnist_pipeline.export.build import save_saved_model
+    from mnist_pipeline.export.layout import exported_models
+    from mnist_pipeline.export.verify import verify_exports
 
     root = tmp_path_factory.mktemp("good")
     export_dir = root / "export"
@@ -236,7 +236,7 @@ def good_export(tiny_setup: TinySetup, export_params: Params, tmp_path_factory: 
 @pytest.fixture(scope="module")
 def sample(tiny_setup: TinySetup):
     """Half of the tiny test split, drawn as the checks draw theirs."""
-    from mnist_pipeline.serving.scoring import Sample, sample_indices
+    from mnist_pipeline.export.scoring import Sample, sample_indices
 
     chosen = sample_indices(len(tiny_setup.y_test), size=len(tiny_setup.y_test) // 2)
     pixels = tiny_setup.x_test[chosen]
@@ -270,8 +270,8 @@ def test_a_truncated_tflite_file_is_caught(good_export: Path, sample, export_par
 def test_a_saved_model_of_another_model_is_caught(
     good_export: Path, sample, export_params: Params, tiny_setup: TinySetup, tmp_path: Path
 ) -> None:
+    from mnist_pipeline.export.build import save_saved_model
     from mnist_pipeline.model.quiet_tensorflow import keras
-    from mnist_pipeline.serving.export import save_saved_model
 
     root = broken_copy(good_export, tmp_path / "root")
     keras.utils.set_random_seed(7)

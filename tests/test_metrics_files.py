@@ -10,7 +10,7 @@ import pytest
 from mnist_pipeline.errors import DataError
 from mnist_pipeline.evaluation.metrics import macro_f1, softmax, summarize
 from mnist_pipeline.evaluation.plots import per_class_csv, predictions_csv, read_per_class
-from mnist_pipeline.serving.report import GATE, exports_of, headline
+from mnist_pipeline.export.record import GATE, exports_of, headline
 
 NAMES = ("zero", "one", "two")
 # true:      0  0  1  1  2      predicted: 0  1  1  1  0   (as in test_classification.py)

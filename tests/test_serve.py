@@ -99,7 +99,7 @@ def test_health(client: httpx.Client, tiny_setup: TinySetup) -> None:
 @pytest.fixture(scope="module")
 def saved_model_outputs(tiny_setup: TinySetup, tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     """What the SavedModel's serving_default returns for the first 40 test images."""
-    from mnist_pipeline.serving import export
+    from mnist_pipeline.export import build as export
 
     path = tmp_path_factory.mktemp("saved") / "saved_model"
     export.save_saved_model(tiny_setup.model, path)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_pipeline.serving import export as serving
+from mnist_pipeline.export import build as serving
 from mnist_pipeline.serving.predict import TFLiteClassifier
 from tests.conftest import tree_digests
 from tests.serving_fixtures import NUM_CLASSES, TinySetup, export_dir, tiny_setup  # noqa: F401 - fixtures
@@ -70,7 +70,7 @@ def test_saved_model_bytes_are_the_same_every_run(tiny_setup: TinySetup, tmp_pat
     for run in ("first", "second"):
         run_python(
             f"""
-            from mnist_pipeline.serving.export import save_saved_model
+            from mnist_pipeline.export.build import save_saved_model
             from mnist_pipeline.model.quiet_tensorflow import keras
             save_saved_model(keras.saving.load_model({str(tmp_path / "model.keras")!r}), {str(tmp_path / run)!r})
             """

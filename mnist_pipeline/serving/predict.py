@@ -1,7 +1,7 @@
 """`predict`: classify digit images with the exported TFLite model, without TensorFlow.
 
 The exported models take raw uint8 pixels and return probabilities (see
-`mnist_pipeline.serving.export`), so all a client does is load images the MNIST way
+`mnist_pipeline.export.build`), so all a client does is load images the MNIST way
 (`mnist_pipeline.serving.images`) and run the model with the LiteRT runtime. This module never imports
 TensorFlow, directly or not, so one image is classified in a fraction of a second.
 

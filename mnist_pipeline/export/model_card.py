@@ -11,8 +11,8 @@ import numpy as np
 from mnist_pipeline.evaluation.blessing import verdict_markdown
 from mnist_pipeline.evaluation.markdown import table
 from mnist_pipeline.evaluation.metrics import macro_f1
+from mnist_pipeline.export.record import GATE, exports_of
 from mnist_pipeline.params import Params
-from mnist_pipeline.serving.report import GATE, exports_of
 
 
 def confusion_table(confusion: np.ndarray, names: tuple[str, ...]) -> str:

@@ -16,10 +16,10 @@ import numpy as np
 
 from mnist_pipeline.artifacts import load_array
 from mnist_pipeline.data.pixels import to_pixels
+from mnist_pipeline.export.build import predict_exported
+from mnist_pipeline.export.layout import ExportedModel
 from mnist_pipeline.model.architectures import predict_logits
 from mnist_pipeline.model.quiet_tensorflow import keras, tf
-from mnist_pipeline.serving.export import predict_exported
-from mnist_pipeline.serving.layout import ExportedModel
 
 SAMPLE_SIZE = 2000  # test images each export is scored on: a few seconds for all of them together
 SAMPLE_SEED = 0

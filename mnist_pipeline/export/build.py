@@ -22,10 +22,10 @@ import numpy as np
 
 from mnist_pipeline.artifacts import atomic_path
 from mnist_pipeline.data.pixels import to_pixels
+from mnist_pipeline.export.layout import ExportedModel, exported_models, is_quantised
 from mnist_pipeline.model.quiet_tensorflow import keras, tf
 from mnist_pipeline.native_stderr import native_stderr_silenced
 from mnist_pipeline.params import TFLITE_FLAVOURS, ExportParams
-from mnist_pipeline.serving.layout import ExportedModel, exported_models, is_quantised
 from mnist_pipeline.serving.litert import CLASS, PIXELS, PROBABILITIES, SIGNATURE, TFLiteClassifier
 
 

@@ -14,8 +14,8 @@ import numpy as np
 from mnist_pipeline import params as params_module
 from mnist_pipeline.artifacts import sha256_of
 from mnist_pipeline.errors import GateError, PipelineError
-from mnist_pipeline.serving.export import predict_exported
-from mnist_pipeline.serving.layout import ExportedModel
+from mnist_pipeline.export.build import predict_exported
+from mnist_pipeline.export.layout import ExportedModel
 
 
 def check_judged(verdict: dict, verdict_path: str, model_path: Path) -> None:
