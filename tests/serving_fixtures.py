@@ -40,8 +40,8 @@ class TinySetup:
 
 @functools.cache
 def build_tiny_setup() -> TinySetup:
-    from mnist_pipeline.model.quiet_tensorflow import keras
     from mnist_pipeline.export import build as serving
+    from mnist_pipeline.model.quiet_tensorflow import keras
 
     keras.utils.set_random_seed(0)
     x_train, y_train = synthetic_digits(800, seed=1, num_classes=NUM_CLASSES, size=SIZE)

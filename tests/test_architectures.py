@@ -7,8 +7,9 @@ import pytest
 
 from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.model.architectures import ARCHITECTURES, build_model, predict_logits, summary
-from mnist_pipeline.params import TrainParams, json_schema
+from mnist_pipeline.params import json_schema
 from tests.conftest import synthetic_digits
+from tests.support.training import train_params
 
 
 def test_params_offer_exactly_the_registered_architectures() -> None:
@@ -33,18 +34,7 @@ def test_every_architecture_builds_and_trains_one_step(name: str) -> None:
     from mnist_pipeline.model.quiet_tensorflow import tf
     from mnist_pipeline.model.training import Trainer
 
-    p = TrainParams(
-        model=name,
-        hidden_units=16,
-        dropout=0.2,
-        batch_size=32,
-        epochs=1,
-        learning_rate=1e-3,
-        seed=3,
-        strategy="default",
-        threads=0,
-        deterministic=True,
-    )
+    p = train_params(model=name, hidden_units=16, dropout=0.2, seed=3)
     images, labels = synthetic_digits(32, seed=3)
     x, y = to_floats(images), labels.astype(np.int32)
     model = build_model(p, (28, 28), 10)

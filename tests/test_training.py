@@ -11,24 +11,9 @@ from mnist_pipeline.model.quiet_tensorflow import keras, tf
 from mnist_pipeline.model.training import EpochResult, Trainer, configure_runtime, fit
 from mnist_pipeline.params import TrainParams
 from tests.conftest import synthetic_digits
+from tests.support.training import train_params as params
 
 pytestmark = pytest.mark.slow
-
-
-def params(**overrides: object) -> TrainParams:
-    values = dict(
-        model="mlp",
-        hidden_units=32,
-        dropout=0.0,
-        batch_size=32,
-        epochs=1,
-        learning_rate=1e-3,
-        seed=7,
-        strategy="default",
-        threads=0,
-        deterministic=True,
-    )
-    return TrainParams(**{**values, **overrides})
 
 
 def data(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
