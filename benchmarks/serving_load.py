@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks.common import ROOT, log, machine
-from mnist_pipeline.serving.process import Server, running_server
+from tests.support.process import Server, running_server
 
 CONCURRENCY = (1, 8, 64)
 BATCH = 256

@@ -43,9 +43,14 @@ def test_the_library_never_imports_stages_tests_or_benchmarks() -> None:
         assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}"
 
 
-def test_readme_layout_names_every_library_module() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    layout = readme.split("## Layout\n", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"[`/]([\w.]+\.py)`", layout))
+def layout_section(page: Path) -> str:
+    """The page's "## Layout" section ("" without one)."""
+    text = page.read_text(encoding="utf-8")
+    return text.split("## Layout\n", 1)[1].split("\n## ", 1)[0] if "## Layout\n" in text else ""
+
+
+def test_every_library_module_is_named_in_a_layout_section() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    listed = {name for page in pages for name in re.findall(r"[`/]([\w.]+\.py)`", layout_section(page))}
     missing = [str(path.relative_to(ROOT)) for path in library_modules() if path.name not in listed]
-    assert not missing, f"modules missing from the README's Layout table: {missing}"
+    assert not missing, f"modules missing from the Layout sections of README.md and docs/: {missing}"
