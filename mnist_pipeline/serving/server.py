@@ -35,7 +35,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mnist_pipeline.serving import inference_v2, tf_serving
@@ -114,7 +114,7 @@ class Api:
     async def other(self, request: Request) -> Response:
         """/v1/... as TF Serving matches it (any case); anything else is not found."""
         if not request.url.path.lower().startswith("/v1/"):
-            raise RequestError(404, f"Not Found: {request.url.path}")
+            raise not_routed(request)
         call = tf_serving.route(request.method, request.url.path)
         handlers: dict[str, Handler] = {
             "status": self.status,
@@ -220,6 +220,18 @@ def render_page(template: str, name: str, model: LoadedModel) -> str:
     for key, value in values.items():
         template = template.replace("{{" + key + "}}", value)
     return template
+
+
+def not_routed(request: Request) -> RequestError:
+    """405 with Allow for a route that takes other methods, else 404."""
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL and isinstance(route, Route) and route.methods:
+            allowed = ", ".join(sorted(route.methods))
+            return RequestError(
+                405, f"{request.method} is not allowed on {request.url.path}; use {allowed}", {"Allow": allowed}
+            )
+    return RequestError(404, f"Not Found: {request.url.path}")
 
 
 def top_k_parameter(value: str) -> int:

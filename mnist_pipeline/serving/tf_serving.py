@@ -129,10 +129,9 @@ def parse_predict_request(body: bytes, image_shape: tuple[int, int], max_instanc
         check_count(len(instances), max_instances)
         tensor = [_unwrap(instance, f"instances[{index}]") for index, instance in enumerate(instances)]
         return PredictRequest(to_pixels(tensor, image_shape, "instances"), columnar=False)
-    tensor = _unwrap(document["inputs"], "inputs")
-    if isinstance(tensor, list):
-        check_count(len(tensor), max_instances)
-    return PredictRequest(to_pixels(tensor, image_shape, "inputs"), columnar=True)
+    pixels = to_pixels(_unwrap(document["inputs"], "inputs"), image_shape, "inputs")  # the shape first: [28, 28]
+    check_count(len(pixels), max_instances)  # is one unbatched image, not 28 images
+    return PredictRequest(pixels, columnar=True)
 
 
 def check_signature_name(name: Any) -> None:
