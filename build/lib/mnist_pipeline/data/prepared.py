@@ -1,0 +1,53 @@
+"""The prepared folder (x_/y_<split>.npy, labels.txt, manifest.json): written, read back, and summarised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mnist_pipeline.artifacts import atomic_path, load_array, save_array, write_json
+from mnist_pipeline.data.datasets import LABELS_FILE
+from mnist_pipeline.data.labels import write_labels
+
+# Beside the arrays: the dataset's name, split sizes, class balance, pixel statistics and
+# the raw files' content hashes; what the model card and the checks read. Not a DVC metric:
+# those are the few figures compared across experiments.
+MANIFEST_FILE = "manifest.json"
+
+
+def summarize(
+    splits: dict[str, tuple[np.ndarray, np.ndarray]], names: tuple[str, ...], dataset: str, hashes: dict[str, str]
+) -> dict:
+    """The manifest: sizes, class balance and pixel statistics per split, and the raw files' hashes."""
+    x_train = splits["train"][0]
+    return {
+        "dataset": dataset,
+        "num_classes": len(names),
+        "image_shape": list(x_train.shape[1:]),
+        "counts": {split: int(len(y)) for split, (_, y) in splits.items()},
+        "class_histogram": {
+            split: {name: int(n) for name, n in zip(names, np.bincount(y, minlength=len(names)))}
+            for split, (_, y) in splits.items()
+        },
+        "pixel_mean": round(float(x_train.mean(dtype=np.float64)), 6),
+        "pixel_std": round(float(x_train.std(dtype=np.float64)), 6),
+        "sha256": hashes,
+    }
+
+
+def write_prepared(
+    out: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]], names: tuple[str, ...], manifest: dict
+) -> None:
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        for split, (x, y) in splits.items():
+            save_array(tmp / f"x_{split}.npy", x)
+            save_array(tmp / f"y_{split}.npy", y)
+        write_labels(tmp / LABELS_FILE, names)
+        write_json(tmp / MANIFEST_FILE, manifest)
+
+
+def load_split(folder: Path, split: str, mmap: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(images, labels) of one prepared split."""
+    return load_array(folder / f"x_{split}.npy", mmap=mmap), load_array(folder / f"y_{split}.npy", mmap=mmap)

@@ -1,0 +1,1 @@
+"""Scoring a trained model: classification figures, the misclassified gallery, the model card."""

@@ -1,0 +1,1 @@
+"""The models `train.model` can name, the training loop, and the one place TensorFlow is imported."""

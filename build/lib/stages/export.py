@@ -1,0 +1,81 @@
+"""Stage 6, export: ship the blessed model as a SavedModel and TFLite files, verified, with a model card.
+
+Reads params `train`, `export` and `data.seed`, models/model.keras, metrics/eval.json,
+metrics/eval/per_class.csv, metrics/bless/verdict.json and data/prepared/ (x_train for
+int8 calibration, the test split, labels.txt, manifest.json); writes models/export/ (the
+exports, labels.txt, model_card.md, and exports.json: every export's size, accuracy and
+agreement with Keras, and the blessing's verdict) and metrics/export.json, the headline
+of exports.json. Only the model the bless stage blessed is exported; otherwise nothing is
+written. Then every export is loaded fresh and checked
+against the Keras model (mnist_pipeline/serving/verify.py). Everything is built in a
+temporary folder and renamed into models/export only once it all passed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mnist_pipeline import params as params_module
+from mnist_pipeline.artifacts import atomic_path, load_array, read_json, write_json, write_text
+from mnist_pipeline.data.datasets import LABELS_FILE
+from mnist_pipeline.data.labels import read_labels, write_labels
+from mnist_pipeline.data.pixels import to_pixels
+from mnist_pipeline.data.prepared import MANIFEST_FILE, load_split
+from mnist_pipeline.errors import report_errors
+from mnist_pipeline.evaluation.model_card import model_card
+from mnist_pipeline.evaluation.plots import read_per_class
+from mnist_pipeline.model.architectures import load_model, predict_logits
+from mnist_pipeline.model.quiet_tensorflow import exit_now
+from mnist_pipeline.serving.export import build_exports
+from mnist_pipeline.serving.report import EXPORTS_FILE, GATE, exports_of, headline
+from mnist_pipeline.serving.verify import check_blessed, verify_exports
+
+
+@click.command(help=__doc__)
+@click.option("--params", "params_path", default=params_module.DEFAULT_PATH, show_default=True, help="Params file.")
+@click.option("--data", "data_dir", default="data/prepared", show_default=True, help="Prepared arrays folder.")
+@click.option("--model", "model_path", default="models/model.keras", show_default=True, help="Trained model.")
+@click.option("--eval-metrics", default="metrics/eval.json", show_default=True, help="Test metrics (model card).")
+@click.option("--per-class", default="metrics/eval/per_class.csv", show_default=True, help="Per-class test figures.")
+@click.option("--verdict", "verdict_path", default="metrics/bless/verdict.json", show_default=True, help="Blessing.")
+@click.option("--out", default="models/export", show_default=True, help="Export folder.")
+@click.option("--metrics", "metrics_path", default="metrics/export.json", show_default=True, help="Headline metrics.")
+@report_errors
+def main(
+    params_path: str,
+    data_dir: str,
+    model_path: str,
+    eval_metrics: str,
+    per_class: str,
+    verdict_path: str,
+    out: str,
+    metrics_path: str,
+) -> None:
+    p = params_module.load_params(params_path)
+    verdict = read_json(verdict_path)
+    check_blessed(verdict, verdict_path, Path(model_path))
+    evaluation = read_json(eval_metrics)
+    folder = Path(data_dir)
+    names = read_labels(folder / LABELS_FILE)
+    model = load_model(model_path)
+    x_test, y_test = load_split(folder, "test")
+    reference = predict_logits(model, x_test).argmax(axis=-1)
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        exports = build_exports(model, load_array(folder / "x_train.npy", mmap=True), tmp, p.export)
+        report = verify_exports(exports, tmp, to_pixels(x_test), y_test, reference, p.export)
+        report[GATE] = verdict
+        write_labels(tmp / LABELS_FILE, names)
+        write_json(tmp / EXPORTS_FILE, report)
+        card = model_card(p, read_json(folder / MANIFEST_FILE), evaluation, read_per_class(per_class), report)
+        write_text(tmp / "model_card.md", card)
+    write_json(metrics_path, headline(report))
+    summary = ", ".join(f"{name} {figures['accuracy']:.4f}" for name, figures in exports_of(report).items())
+    click.echo(f"export: {summary} -> {out}")
+    exit_now()
+
+
+if __name__ == "__main__":
+    main()
