@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.support.imports import imported_packages
 
 STAGE_MODULES = {
     "__init__.py",
@@ -20,17 +20,6 @@ LIBRARY = ROOT / "mnist_pipeline"
 
 def library_modules() -> list[Path]:
     return sorted(path for path in LIBRARY.rglob("*.py") if path.name != "__init__.py")
-
-
-def imported_packages(path: Path) -> set[str]:
-    """The top-level packages a file imports, lazy imports included."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
-    return found
 
 
 def test_stages_holds_only_the_stage_commands() -> None:
