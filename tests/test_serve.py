@@ -24,8 +24,8 @@ from mnist_pipeline.artifacts import atomic_path
 from mnist_pipeline.serving.litert import TFLiteClassifier
 from mnist_pipeline.serving.serve import main as serve_main
 from tests.serving_fixtures import LABELS, ExportDir, TinySetup, export_dir, tiny_setup  # noqa: F401 - fixtures
+from tests.support.images import png_claiming
 from tests.support.process import ROOT, Server, running_server
-from tests.test_images import png_claiming
 
 MAX_INSTANCES = 64
 MAX_BODY_MB = 1

@@ -63,7 +63,8 @@ OPTIONS = [
     _option(
         "--header-timeout",
         click.FloatRange(min=0.01),
-        "Seconds a client has to send a request's headers, from connecting or its previous response; then dropped.",
+        "Seconds a client has to send a request's headers, from connecting or from the first byte of its next "
+        "request on a kept-alive connection; then the connection is closed.",
         default=DEFAULTS["header_timeout"],
     ),
     _option(
@@ -103,6 +104,5 @@ def settings_options(command: Callable) -> Callable:
 
 
 def settings_from(model: str, max_body_mb: float, cors_origin: tuple[str, ...], **values: Any) -> Settings:
-    """The settings from the options' values (the rest are `serve`'s own, such as --port)."""
-    known = {key: value for key, value in values.items() if key in DEFAULTS}
-    return Settings(model=model, max_body_bytes=int(max_body_mb * MIB), cors_origins=cors_origin, **known)
+    """The settings from the values of `settings_options`' options."""
+    return Settings(model=model, max_body_bytes=int(max_body_mb * MIB), cors_origins=cors_origin, **values)
