@@ -3,7 +3,7 @@
     python -m benchmarks.photo_accuracy --data <folder of the four .gz files> [--count 1000] [--baseline main]
 
 The real MNIST is not here, so Fashion-MNIST items stand in for digits, drawn dark on a
-page and photographed (`mnist_pipeline/evaluation/photos.py`: 8-15 % of the page width, anywhere, rotated
+page and photographed (`tests/support/photos.py`: 8-15 % of the page width, anywhere, rotated
 up to 12 degrees, marker or pencil, paper 200-245, a lighting gradient of 10-50 levels,
 blur, noise, JPEG 50-95). A quickstart MLP is trained (`--epochs`) on the training images
 framed the MNIST way (largest side 20 px, centred by mass in 28x28: how MNIST's digits
@@ -35,9 +35,9 @@ from PIL import Image
 
 from benchmarks.common import ROOT, log, machine
 from mnist_pipeline.data.idx import gunzip, read_idx
-from mnist_pipeline.evaluation.photos import clean_render, random_spec, render_photo
 from mnist_pipeline.serving import images as current_images
 from mnist_pipeline.serving.litert import TFLiteClassifier
+from tests.support.photos import clean_render, random_spec, render_photo
 
 
 def read_split(folder: Path, prefix: str) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
-"""Load on `serve`: requests/s and latency at concurrency 1, 8 and 64, and a soak with malformed requests mixed in.
+"""Load on `serve`: requests/s and latency at concurrency 1, 8 and 64, /healthz under big bodies, and a soak.
 
     python -m benchmarks.serving_load [--model models/export/model_float32.tflite] [--seconds 5] [--soak 60]
-                                      [--client raw|httpx] [--out benchmarks/results/serving_load.md]
+                                      [--big-bodies 10] [--client raw|httpx] [--out benchmarks/results/serving_load.md]
 
 Starts `serve` on a free 127.0.0.1 port (nothing leaves the machine) and drives it from
 asyncio in this process, one keep-alive connection per concurrent client, each sending its
@@ -13,7 +13,13 @@ measures itself. Requests:
 
 - single: TF Serving row format, one 28x28 image (`{"instances": [...]}`);
 - batch: 256 images in one request (columnar `{"inputs": ...}`);
+- v2 binary: 256 and 1024 images in one Open Inference Protocol request, pixels as binary tensor data;
 - png: a 280x280 PNG of a drawn digit (what the page sends) to `:classify-image`.
+
+Then big bodies: for `--big-bodies` seconds, 8 clients each post 16 MiB JSON bodies (a
+batch far over the image limit: parsed, then refused) while one client asks `/healthz`
+in a loop; its p50, p99 and worst latency, and the peak RSS of the server and its
+parsing processes.
 
 Then the soak: `--soak` seconds at concurrency 8, one request in 10 malformed (bad JSON,
 a wrong shape, pixels out of range, a text file as an image); every good request must
@@ -41,31 +47,55 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from benchmarks.common import ROOT, log, machine
-from mnist_pipeline.serving.process import Server, running_server
+from tests.support.process import Server, running_server
 
 CONCURRENCY = (1, 8, 64)
 BATCH = 256
+BIG_BATCH = 1024
+BIG_BODY = 16 * 2**20 - 64  # just under serve's default body limit
+BIG_CLIENTS = 8
+Request = tuple[str, bytes, dict[str, str]]  # path, body, extra headers
 
 
-def requests_for(pixels: np.ndarray) -> dict[str, tuple[str, bytes, int]]:
-    """Scenario -> (path, body, images per request)."""
+def requests_for(pixels: np.ndarray) -> dict[str, tuple[Request, int]]:
+    """Scenario -> (request, images per request)."""
     canvas = Image.new("L", (280, 280), 255)
     ImageDraw.Draw(canvas).line([(140, 40), (140, 240)], fill=0, width=18)
     png = io.BytesIO()
     canvas.save(png, format="PNG")
+    predict = "/v1/models/mnist:predict"
     return {
-        "single": ("/v1/models/mnist:predict", json.dumps({"instances": pixels[:1].tolist()}).encode(), 1),
-        "batch": ("/v1/models/mnist:predict", json.dumps({"inputs": pixels[:BATCH].tolist()}).encode(), BATCH),
-        "png": ("/v1/models/mnist:classify-image", png.getvalue(), 1),
+        "single": ((predict, json.dumps({"instances": pixels[:1].tolist()}).encode(), {}), 1),
+        "batch": ((predict, json.dumps({"inputs": pixels[:BATCH].tolist()}).encode(), {}), BATCH),
+        "v2 binary": (v2_binary(pixels[:BATCH]), BATCH),
+        "v2 binary 1024": (v2_binary(np.resize(pixels, (BIG_BATCH, 28, 28))), BIG_BATCH),
+        "png": (("/v1/models/mnist:classify-image", png.getvalue(), {}), 1),
     }
 
 
-def malformed() -> list[tuple[str, bytes]]:
+def v2_binary(pixels: np.ndarray) -> Request:
+    """An Open Inference Protocol request with the pixels as binary tensor data, asking for the classes in binary."""
+    parameters = {"binary_data_size": pixels.nbytes}
+    tensor = {"name": "pixels", "datatype": "UINT8", "shape": list(pixels.shape), "parameters": parameters}
+    header = json.dumps({"inputs": [tensor], "outputs": [{"name": "class", "parameters": {"binary_data": True}}]})
+    headers = {"Inference-Header-Content-Length": str(len(header))}
+    return "/v2/models/mnist/infer", header.encode() + pixels.tobytes(), headers
+
+
+def big_body() -> bytes:
+    """16 MiB of valid JSON pixels: about 8 million numbers to parse and convert before the count is refused."""
+    prefix, suffix = b'{"inputs": [[', b"]]}"
+    row = b"[" + b",".join([b"0"] * 28) + b"]"
+    rows = (BIG_BODY - len(prefix) - len(suffix)) // (len(row) + 1)
+    return prefix + b",".join([row] * rows) + suffix
+
+
+def malformed() -> list[Request]:
     return [
-        ("/v1/models/mnist:predict", b'{"instances": [[1, 2'),
-        ("/v1/models/mnist:predict", json.dumps({"instances": [[1, 2, 3]]}).encode()),
-        ("/v1/models/mnist:predict", json.dumps({"instances": [[[300] * 28] * 28]}).encode()),
-        ("/v1/models/mnist:classify-image", b"this is not an image"),
+        ("/v1/models/mnist:predict", b'{"instances": [[1, 2', {}),
+        ("/v1/models/mnist:predict", json.dumps({"instances": [[1, 2, 3]]}).encode(), {}),
+        ("/v1/models/mnist:predict", json.dumps({"instances": [[[300] * 28] * 28]}).encode(), {}),
+        ("/v1/models/mnist:classify-image", b"this is not an image", {}),
     ]
 
 
@@ -77,11 +107,12 @@ class RawConnection:
         self.port = int(port)
         self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
-    async def post(self, path: str, content: bytes) -> int:
+    async def request(self, method: str, path: str, content: bytes, headers: dict[str, str]) -> int:
         if self.streams is None:
             self.streams = await asyncio.open_connection(self.host, self.port)
         reader, writer = self.streams
-        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(content)}\r\n\r\n"
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Length: {len(content)}\r\n{extra}\r\n"
         writer.write(head.encode() + content)
         await writer.drain()
         lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower().split("\r\n")
@@ -114,13 +145,13 @@ async def closed_loop(
             raw = RawConnection(url)
             while time.perf_counter() < deadline and sent < max_requests:
                 sent += 1
-                path, content, good = pick(sent)
+                (path, content, headers), good = pick(sent)
                 begin = time.perf_counter()
                 try:
                     if client == "raw":
-                        status = await raw.post(path, content)
+                        status = await raw.request("POST", path, content, headers)
                     else:
-                        status = (await shared.post(path, content=content)).status_code
+                        status = (await shared.post(path, content=content, headers=headers)).status_code
                     ok = status == 200 if good else 400 <= status < 500
                 except (httpx.HTTPError, OSError, asyncio.IncompleteReadError):
                     ok = False
@@ -140,10 +171,73 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def rss_kib(server: Server) -> int:
-    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
+    return process_rss_kib(server.process.pid)
+
+
+def process_rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:  # it ended meanwhile
+        pass
     return 0
+
+
+def family_rss_kib(pid: int) -> int:
+    """RSS of a process and of its children (the server's JSON parsing processes), recursively."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return process_rss_kib(pid) + sum(family_rss_kib(int(child)) for child in children)
+
+
+async def big_bodies(server: Server, seconds: float) -> dict[str, Any]:
+    """/healthz latency while BIG_CLIENTS clients keep posting 16 MiB bodies; peak RSS of the server's processes."""
+    body = big_body()
+    deadline = time.perf_counter() + seconds
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    peaks = {"server": 0, "with_parsers": 0}
+
+    async def poster() -> None:
+        raw = RawConnection(server.url)
+        while time.perf_counter() < deadline:
+            try:
+                status = await raw.request("POST", "/v1/models/mnist:predict", body, {})
+            except (OSError, asyncio.IncompleteReadError):
+                status = 0
+                await raw.close()
+            statuses[status] = statuses.get(status, 0) + 1
+        await raw.close()
+
+    async def prober() -> None:
+        raw = RawConnection(server.url)
+        while time.perf_counter() < deadline:
+            begin = time.perf_counter()
+            if await raw.request("GET", "/healthz", b"", {}) == 200:
+                latencies.append(time.perf_counter() - begin)
+            peaks["server"] = max(peaks["server"], rss_kib(server))
+            peaks["with_parsers"] = max(peaks["with_parsers"], family_rss_kib(server.process.pid))
+            await asyncio.sleep(0.01)
+        await raw.close()
+
+    await asyncio.gather(prober(), *(poster() for _ in range(BIG_CLIENTS)))
+    result = {
+        "seconds": seconds,
+        "clients": BIG_CLIENTS,
+        "body_mib": len(body) / 2**20,
+        "bodies_answered": statuses,
+        "healthz_requests": len(latencies),
+        "healthz_p50_ms": 1000 * percentile(latencies, 50),
+        "healthz_p99_ms": 1000 * percentile(latencies, 99),
+        "healthz_max_ms": 1000 * max(latencies, default=float("nan")),
+        "peak_rss_server_mib": peaks["server"] / 1024,
+        "peak_rss_with_parsers_mib": peaks["with_parsers"] / 1024,
+    }
+    log(json.dumps(result))
+    return result
 
 
 def cpu_seconds(server: Server) -> float:
@@ -154,8 +248,8 @@ def cpu_seconds(server: Server) -> float:
 
 def measure(server: Server, pixels: np.ndarray, seconds: float, max_requests: int, client: str) -> list[dict[str, Any]]:
     rows = []
-    for scenario, (path, body, images) in requests_for(pixels).items():
-        request = (path, body, True)
+    for scenario, (request_, images) in requests_for(pixels).items():
+        request = (request_, True)
         for concurrency in CONCURRENCY:
             asyncio.run(
                 closed_loop(server.url, concurrency, min(1.0, seconds), 200, lambda _, r=request: r, client)
@@ -185,12 +279,12 @@ def measure(server: Server, pixels: np.ndarray, seconds: float, max_requests: in
 def soak(server: Server, pixels: np.ndarray, seconds: float, client: str) -> dict[str, Any]:
     good = requests_for(pixels)
     bad = malformed()
-    good_list = [(path, body) for path, body, _ in good.values()]
+    good_list = [request for request, _ in good.values()]
 
-    def pick(number: int) -> tuple[str, bytes, bool]:
+    def pick(number: int) -> tuple[Request, bool]:
         if number % 10 == 0:
-            return (*bad[(number // 10) % len(bad)], False)
-        return (*good_list[number % len(good_list)], True)
+            return bad[(number // 10) % len(bad)], False
+        return good_list[number % len(good_list)], True
 
     warm_up = min(10.0, seconds / 6)
     asyncio.run(closed_loop(server.url, 8, warm_up, 10**9, pick, client))
@@ -211,12 +305,36 @@ def soak(server: Server, pixels: np.ndarray, seconds: float, client: str) -> dic
     return result
 
 
-def markdown(rows: list[dict[str, Any]], soaked: dict[str, Any], context: dict[str, Any]) -> str:
+def headline(rows: list[dict[str, Any]], big: dict[str, Any]) -> list[str]:
+    """The issue's four figures side by side: each request kind at its best concurrency, and /healthz under big bodies."""
+    lines = ["| figure | value | at |", "|---|---|---|"]
+    for scenario, unit in (
+        ("single", "requests/s"),
+        ("batch", "images/s"),
+        ("v2 binary", "images/s"),
+        ("v2 binary 1024", "images/s"),
+    ):
+        cells = [row for row in rows if row["scenario"] == scenario]
+        best = max(cells, key=lambda row: row["images_per_s"])
+        value = best["requests_per_s"] if unit == "requests/s" else best["images_per_s"]
+        lines.append(f"| {scenario} | {value:,.0f} {unit} | concurrency {best['concurrency']} |")
+    lines.append(
+        f"| /healthz under {big['clients']} clients posting {big['body_mib']:.0f} MiB bodies | "
+        f"p99 {big['healthz_p99_ms']:.1f} ms (p50 {big['healthz_p50_ms']:.1f}, worst {big['healthz_max_ms']:.1f}) | "
+        f"{big['healthz_requests']} probes in {big['seconds']:.0f} s; peak RSS {big['peak_rss_server_mib']:.0f} MiB "
+        f"(with parsing processes {big['peak_rss_with_parsers_mib']:.0f} MiB) |"
+    )
+    return lines
+
+
+def markdown(rows: list[dict[str, Any]], soaked: dict[str, Any], big: dict[str, Any], context: dict[str, Any]) -> str:
     lines = [
         "# Serving load",
         "",
         f"`{context['command']}` on {context['machine']['cpu']} ({context['machine']['cores']} cores, shared with other work; "
         f"client and server on the same cores), {context['date']}.",
+        "",
+        *headline(rows, big),
         "",
         "| request | concurrency | requests/s | images/s | p50 ms | p99 ms | failed | server CPU ms/request |",
         "|---|---|---|---|---|---|---|---|",
@@ -242,6 +360,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per cell")
     parser.add_argument("--max-requests", type=int, default=100_000, help="per cell")
     parser.add_argument("--soak", type=float, default=60.0, help="soak seconds (0: none)")
+    parser.add_argument(
+        "--big-bodies", type=float, default=10.0, help="seconds of 16 MiB bodies while probing /healthz"
+    )
     parser.add_argument("--workers", type=int, default=1, help="serve --workers")
     parser.add_argument(
         "--client",
@@ -261,6 +382,7 @@ def main() -> None:
         with running_server(model, Path(scratch) / "serve.log", *options) as server:
             log(f"ready in {server.ready_s:.2f} s")
             rows = measure(server, pixels, args.seconds, args.max_requests, args.client)
+            big = asyncio.run(big_bodies(server, args.big_bodies))
             soaked = soak(server, pixels, args.soak, args.client) if args.soak > 0 else {}
             traceback_logged = "Traceback" in server.log_text()
     context = {
@@ -272,9 +394,11 @@ def main() -> None:
         "traceback_logged": traceback_logged,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({**context, "cells": rows, "soak": soaked}, indent=2) + "\n")
+    args.out.with_suffix(".json").write_text(
+        json.dumps({**context, "cells": rows, "big_bodies": big, "soak": soaked}, indent=2) + "\n"
+    )
     if soaked:
-        args.out.write_text(markdown(rows, soaked, context))
+        args.out.write_text(markdown(rows, soaked, big, context))
     print(args.out.read_text() if soaked else json.dumps(rows, indent=2))
 
 

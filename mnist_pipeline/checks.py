@@ -104,8 +104,8 @@ def check_export(
     """Every exported model loads, scores on the sample what the export report claims, and passes the export
     rules; the headline metrics (metrics/export/metrics.json) are the report's.
     """
-    from mnist_pipeline.export.scoring import score_export
     from mnist_pipeline.export import verify
+    from mnist_pipeline.export.scoring import score_export
 
     claims_path = export_dir / EXPORTS_FILE
     claims = read_json(claims_path)

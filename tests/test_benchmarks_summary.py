@@ -21,7 +21,7 @@ from benchmarks.latency_summary import summarize as summarize_latency
 from benchmarks.speed_measure import Settings, dvc_breakdown
 from benchmarks.speed_render import markdown, spread
 from benchmarks.speed_summary import summarize
-from tests.test_layout import imported_packages
+from tests.support.imports import imported_modules
 
 SETTINGS = Settings(data=Path("data"), rounds=2, epochs=10, exp_epochs=5, noop_pairs=3, cnn_epochs=2, cnn_rounds=1)
 MACHINE = {"cpu": "CPU", "cores": 2, "cores_usable": 2, "memory_gib": 8, "python": "3.11", "tensorflow": "2.21.0"}
@@ -238,7 +238,12 @@ def test_milliseconds_get_fewer_decimals_as_they_grow() -> None:
     assert [ms(0.0091), ms(0.0434), ms(1.8172), ms(51.934), ms(123.45)] == ["0.009", "0.043", "1.817", "51.93", "123.5"]
 
 
-def test_benchmarks_import_the_library_never_the_tests_or_the_stages() -> None:
+def test_benchmarks_import_the_library_and_the_test_support_never_the_tests_or_the_stages() -> None:
     for path in sorted((ROOT / "benchmarks").glob("*.py")):
-        wrong = imported_packages(path) & {"tests", "stages"}
+        wrong = {
+            module
+            for module in imported_modules(path)
+            if module.split(".")[0] == "stages"
+            or (module.split(".")[0] == "tests" and not module.startswith("tests.support"))
+        }
         assert not wrong, f"{path.name} imports {wrong}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import pickle
 import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from mnist_pipeline.errors import DataError
 from mnist_pipeline.serving import images
 from mnist_pipeline.serving.images import InputError, load_inputs
 from mnist_pipeline.serving.ink import NoDigitFound
+from tests.support.images import png_claiming
 
 
 def drawing(
@@ -43,17 +43,6 @@ def center_of_mass(image: np.ndarray) -> tuple[float, float]:
     weights = image.astype(np.float64)
     rows, cols = np.indices(image.shape)
     return float((rows * weights).sum() / weights.sum()), float((cols * weights).sum() / weights.sum())
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims `width` x `height` pixels: a decompression bomb's calling card."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    pixels = zlib.compress(b"\0" * 64)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def refusal(path: Path) -> str:

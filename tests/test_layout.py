@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ast
 import re
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.support.imports import imported_packages
 
 STAGE_MODULES = {
     "__init__.py",
@@ -22,17 +22,6 @@ def library_modules() -> list[Path]:
     return sorted(path for path in LIBRARY.rglob("*.py") if path.name != "__init__.py")
 
 
-def imported_packages(path: Path) -> set[str]:
-    """The top-level packages a file imports, lazy imports included."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[0] for alias in node.names}
-    return found
-
-
 def test_stages_holds_only_the_stage_commands() -> None:
     assert {path.name for path in (ROOT / "stages").glob("*.py")} == STAGE_MODULES
 
@@ -43,9 +32,14 @@ def test_the_library_never_imports_stages_tests_or_benchmarks() -> None:
         assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}"
 
 
-def test_the_design_page_layout_names_every_library_module() -> None:
-    design = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
-    layout = design.split("## Layout\n", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"[`/]([\w.]+\.py)`", layout))
+def layout_section(page: Path) -> str:
+    """The page's "## Layout" section ("" without one)."""
+    text = page.read_text(encoding="utf-8")
+    return text.split("## Layout\n", 1)[1].split("\n## ", 1)[0] if "## Layout\n" in text else ""
+
+
+def test_every_library_module_is_named_in_a_layout_section() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    listed = {name for page in pages for name in re.findall(r"[`/]([\w.]+\.py)`", layout_section(page))}
     missing = [str(path.relative_to(ROOT)) for path in library_modules() if path.name not in listed]
-    assert not missing, f"modules missing from docs/design.md's Layout table: {missing}"
+    assert not missing, f"modules missing from the Layout sections of README.md and docs/: {missing}"

@@ -13,6 +13,7 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 REQUIREMENTS_LOCK = (ROOT / "requirements.lock").read_text(encoding="utf-8")
+SERVE_LOCK = (ROOT / "requirements-serve.lock").read_text(encoding="utf-8")
 UV_LOCK = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
 
 # One entry of a requirements file: `name==version ; marker \` and its `--hash=` lines.
@@ -82,3 +83,16 @@ def test_a_requirement_missing_from_the_lock_or_at_another_version_is_reported()
 def test_an_entry_without_hashes_is_reported() -> None:
     text = "click==8.5.1 \\\n    --hash=sha256:00\n    # via dvc\nnumpy==2.4.6\n    # via keras\n"
     assert unhashed(text) == ["numpy==2.4.6"]
+
+
+def test_the_serve_group_pins_what_the_project_pins() -> None:
+    dependencies = set(PYPROJECT["project"]["dependencies"])
+    assert [line for line in PYPROJECT["dependency-groups"]["serve"] if line not in dependencies] == []
+
+
+def test_the_serve_lock_is_the_same_lock_without_tensorflow_or_dvc() -> None:
+    serve, full = locked_versions(SERVE_LOCK), locked_versions(REQUIREMENTS_LOCK)
+    assert unmet(PYPROJECT["dependency-groups"]["serve"], serve) == []
+    assert {name: versions for name, versions in serve.items() if full.get(name) != versions} == {}
+    assert not {"tensorflow", "tensorflow-cpu", "keras", "dvc"} & set(serve)
+    assert unhashed(SERVE_LOCK) == []

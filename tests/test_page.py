@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mnist_pipeline.serving.process import ROOT, Server, running_server
 from tests.browser import find_chromium, unavailable
 from tests.serving_fixtures import ExportDir, export_dir, tiny_setup  # noqa: F401 - fixtures
+from tests.support.process import ROOT, Server, running_server
 
 ARTIFACTS = ROOT / "test-artifacts"
 # no host name resolves, so nothing from a CDN could load: the page must bring everything it needs

@@ -7,10 +7,10 @@ import io
 import numpy as np
 import pytest
 
-from mnist_pipeline.evaluation.photos import PhotoSpec, random_spec, render_photo
 from mnist_pipeline.serving.images import InputError, prepare_image, read_image
 from mnist_pipeline.serving.litert import TFLiteClassifier
 from tests.serving_fixtures import ExportDir, export_dir, tiny_setup  # noqa: F401 - fixtures
+from tests.support.photos import PhotoSpec, random_spec, render_photo
 
 COUNT = 60
 

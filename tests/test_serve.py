@@ -22,10 +22,10 @@ from PIL import Image
 
 from mnist_pipeline.artifacts import atomic_path
 from mnist_pipeline.serving.litert import TFLiteClassifier
-from mnist_pipeline.serving.process import ROOT, Server, running_server
 from mnist_pipeline.serving.serve import main as serve_main
 from tests.serving_fixtures import LABELS, ExportDir, TinySetup, export_dir, tiny_setup  # noqa: F401 - fixtures
-from tests.test_images import png_claiming
+from tests.support.images import png_claiming
+from tests.support.process import ROOT, Server, running_server
 
 MAX_INSTANCES = 64
 MAX_BODY_MB = 1
@@ -191,7 +191,7 @@ def bad_requests() -> list[tuple[str, str, dict, int, str]]:
         ("not an object", predict, {"json": [1, 2]}, 400, "JSON object"),
         ("no inputs", predict, {"json": {"signature_name": "serving_default"}}, 400, "exactly one of"),
         ("both formats", predict, {"json": {"instances": [image], "inputs": [image]}}, 400, "exactly one of"),
-        ("wrong shape", predict, {"json": {"instances": [[1, 2, 3]]}}, 400, "shape [28, 28]"),
+        ("wrong shape", predict, {"json": {"instances": [[1, 2, 3]]}}, 400, "[N, 28, 28]"),
         ("ragged", predict, {"json": {"instances": [image, image[:5]]}}, 400, "ragged"),
         ("fractions", predict, {"json": {"inputs": [[[0.5] * 28] * 28]}}, 400, "whole numbers"),
         ("NaN", predict, {"content": nan_image.encode()}, 400, "NaN"),
@@ -199,7 +199,7 @@ def bad_requests() -> list[tuple[str, str, dict, int, str]]:
         ("negative", predict, {"json": {"instances": [[[-1] * 28] * 28]}}, 400, "0-255"),
         ("strings", predict, {"json": {"instances": [[["7"] * 28] * 28]}}, 400, "strings"),
         ("no images", predict, {"json": {"instances": []}}, 400, "no images"),
-        ("too many", predict, {"json": {"instances": [image] * (MAX_INSTANCES + 1)}}, 413, "split it"),
+        ("too many", predict, {"json": {"instances": [image] * (MAX_INSTANCES + 1)}}, 400, "split it"),
         ("body too large", predict, {"content": b" " * (MAX_BODY_MB * 2**20 + 1)}, 413, "limit"),
         ("signature", predict, {"json": {"signature_name": "other", "instances": [image]}}, 400, "signature"),
         ("unknown input", predict, {"json": {"instances": [{"image": image}]}}, 400, "only input"),

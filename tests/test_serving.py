@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mnist_pipeline.export import build as serving
-from mnist_pipeline.serving.predict import TFLiteClassifier
+from mnist_pipeline.serving.litert import TFLiteClassifier
 from tests.conftest import tree_digests
 from tests.serving_fixtures import NUM_CLASSES, TinySetup, export_dir, tiny_setup  # noqa: F401 - fixtures
 

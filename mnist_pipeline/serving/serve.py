@@ -1,7 +1,8 @@
-"""`serve`: answer TF Serving REST requests, image uploads and the drawing page with the TFLite export.
+"""`serve`: answer TF Serving REST, Open Inference Protocol v2 and image requests, and the drawing page.
 
-Runs the app of `mnist_pipeline.serving.server` on uvicorn. Never imports TensorFlow, so
-it is ready to answer in well under a second.
+A thin command: the app is `server.create_app`, its limits `settings`, and connections
+are guarded by `connections.GuardedProtocol`. Never imports TensorFlow, so it is ready to
+answer in well under a second.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import copy
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
@@ -16,9 +18,10 @@ from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
 from mnist_pipeline.errors import report_errors
-from mnist_pipeline.serving.models import load_model
-from mnist_pipeline.serving.predict import model_option
-from mnist_pipeline.serving.server import SETTINGS_ENV, Settings, create_app, settings_to_environment
+from mnist_pipeline.serving.connections import GuardedProtocol
+from mnist_pipeline.serving.model_loading import load_model, model_option
+from mnist_pipeline.serving.server import SETTINGS_ENV, create_app
+from mnist_pipeline.serving.settings import settings_from, settings_options
 
 
 def log_config() -> dict:
@@ -30,56 +33,28 @@ def log_config() -> dict:
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @model_option("TFLite model written by the export stage (any flavour); labels.txt beside it names the classes.")
-@click.option("--name", default="mnist", show_default=True, help="Model name in the URLs: /v1/models/NAME:predict.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: every interface).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8501, show_default=True, help="TF Serving's REST port.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Server processes.")
-@click.option(
-    "--max-body-mb", type=click.FloatRange(min=0.001), default=16.0, show_default=True, help="Largest request body."
-)
-@click.option(
-    "--max-instances", type=click.IntRange(min=1), default=1024, show_default=True, help="Most images per request."
-)
-@click.option(
-    "--reload-interval",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Seconds between looks at the model file for a new export (0: never reload).",
-)
+@settings_options
 @click.option("--access-log/--no-access-log", default=True, show_default=True, help="One log line per request.")
 @report_errors
-def main(
-    model: Path,
-    name: str,
-    host: str,
-    port: int,
-    workers: int,
-    max_body_mb: float,
-    max_instances: int,
-    reload_interval: float,
-    access_log: bool,
-) -> None:
+def main(model: Path, host: str, port: int, workers: int, access_log: bool, **options: Any) -> None:
     """Serve the exported model over HTTP until interrupted.
 
-    TF Serving's REST API (POST /v1/models/NAME:predict with {"instances": ...} or
-    {"inputs": ...}; GET /v1/models/NAME and /v1/models/NAME/metadata), image uploads
-    (POST /v1/models/NAME:classify-image), /healthz, /readyz, and a page at / to draw
-    a digit on. When the model file changes on disk (dvc checkout, dvc exp apply), the
-    new model is loaded and swapped in between requests.
+    TF Serving's REST API (/v1/models/NAME:predict, /v1/models/NAME[/metadata]), the Open
+    Inference Protocol v2 (/v2/models/NAME/infer, JSON or binary tensors), image uploads
+    (/v1/models/NAME:classify-image), /healthz, /readyz, and a page at / to draw on. When
+    the export changes on disk (dvc checkout, dvc exp apply), the new model is loaded and
+    swapped in between requests; if it cannot be loaded, the old one keeps serving and
+    /readyz says why. Every limit below answers with a 4xx and a JSON error.
     """
-    settings = Settings(
-        model=str(model),
-        name=name,
-        max_body_bytes=int(max_body_mb * 2**20),
-        max_instances=max_instances,
-        reload_interval=reload_interval,
-    )
+    settings = settings_from(str(model), **options)
     if workers == 1:
         app: Starlette | str = create_app(settings)  # a missing or broken model: one line, from create_app
     else:
         load_model(model)  # the same check, before any worker starts
-        os.environ[SETTINGS_ENV] = settings_to_environment(settings)
+        os.environ[SETTINGS_ENV] = settings.to_json()
         app = "mnist_pipeline.serving.server:app_from_environment"  # each worker process builds its own
     uvicorn.run(
         app,
@@ -87,6 +62,8 @@ def main(
         workers=workers,
         host=host,
         port=port,
+        http=GuardedProtocol,
+        timeout_keep_alive=settings.keep_alive_timeout,
         log_config=log_config(),
         access_log=access_log,
     )

@@ -1,223 +1,271 @@
-"""The HTTP app behind `serve`: TF Serving's REST API, an image endpoint, health, and the drawing page.
+"""The HTTP app behind `serve`: TF Serving's REST API, the Open Inference Protocol v2, image uploads, health, a page.
 
-Routes (NAME is the served model's name, `[/versions/V]` optional, V must be the loaded version):
+Routes (NAME is the served model's name; V, when given, must be the served version):
 
     POST /v1/models/NAME[/versions/V]:predict          TF Serving row or columnar JSON (`tf_serving`)
     POST /v1/models/NAME[/versions/V]:classify-image   PNG/JPEG/BMP bytes, raw or multipart; ?k=3
-    GET  /v1/models/NAME[/versions/V]                  status
-    GET  /v1/models/NAME[/versions/V]/metadata         signature, version, sha256, class names
-    GET  /healthz, /readyz                             live; model loaded (with its version and hash)
-    GET  /                                             the page to draw a digit on
+    POST /v1/models/NAME[/versions/V]:classify|regress TF Serving's error for a model without those signatures
+    GET  /v1/models/NAME[/versions/V][/metadata]       version status; signature, hash, classes, blessing
+    GET  /v2, /v2/health/live, /v2/health/ready        Open Inference Protocol (`inference_v2`)
+    GET  /v2/models/NAME[/versions/V][/ready]          its model metadata and readiness
+    POST /v2/models/NAME[/versions/V]/infer            JSON or binary tensors
+    GET  /healthz, /readyz                             live; what is served (and what failed to load)
+    GET  /                                             the page to draw on
 
-Inference runs on the event loop: one interpreter call takes microseconds, and LiteRT's
-interpreter must not be called from two threads at once. Image decoding can take
-milliseconds on a phone photo, so it runs in worker threads, at most `image_threads`
-at a time, which also bounds the memory decoded images can take. Every client mistake
-is answered `{"error": "<one line>"}` with a 4xx status and logged as a normal access line.
-Longer than most modules because the routes share that error mapping and the limits; the
-request formats themselves are pure functions in `tf_serving`.
+/v1/ URLs are matched as TF Serving matches them (`tf_serving.route`). Inference runs on
+the event loop: one interpreter call takes microseconds to a millisecond, and LiteRT's
+interpreter must not be called from two threads at once; reading, parsing and decoding
+bodies never do (`bodies`). Every client mistake is a `RequestError`, answered
+`{"error": "<one line>"}` with its 4xx (`responses`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
+import html
 import os
-from collections.abc import AsyncGenerator
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import anyio
-import numpy as np
-import orjson
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from mnist_pipeline.serving import tf_serving
-from mnist_pipeline.serving.images import InputError, prepare_image, read_image
-from mnist_pipeline.serving.models import LoadedModel, ModelWatcher
-from mnist_pipeline.serving.predict import Prediction, top_k
-from mnist_pipeline.serving.tf_serving import RequestError
+from mnist_pipeline.serving import inference_v2, tf_serving
+from mnist_pipeline.serving.bodies import decoded_image, parse_off_the_loop, read_body, read_upload
+from mnist_pipeline.serving.connections import LIMITS_STATE, ConnectionLimits
+from mnist_pipeline.serving.hot_reload import ModelWatcher
+from mnist_pipeline.serving.model_loading import LoadedModel
+from mnist_pipeline.serving.predictions import Prediction, top_k
+from mnist_pipeline.serving.responses import EXCEPTION_HANDLERS, ResponseGuard, json_response
+from mnist_pipeline.serving.settings import Settings
+from mnist_pipeline.serving.tf_serving import Call, RequestError
 
 SETTINGS_ENV = "MNIST_SERVE_SETTINGS"  # how `serve --workers N` hands the settings to each worker process
 STATIC = resources.files("mnist_pipeline.serving") / "static"
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+Handler = Callable[[Call, Request], Awaitable[Response]]
 
 
-@dataclass(frozen=True)
-class Settings:
-    model: str  # path of the TFLite export
-    name: str = "mnist"
-    max_body_bytes: int = 16 * 2**20  # a phone photo fits; a 1024-image JSON batch takes ~3 MB
-    max_instances: int = 1024
-    reload_interval: float = 1.0  # seconds between looks at the export on disk; 0: never reload
-    image_threads: int = 2
+class Api:
+    """The handlers, over the settings and the model watcher they share."""
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.watcher = ModelWatcher(Path(settings.model), interval=settings.reload_interval)
+        self.image_threads = anyio.CapacityLimiter(settings.image_threads)
+        self.parse_processes = anyio.CapacityLimiter(settings.parse_processes)
 
-def json_response(document: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(document), status_code=status, media_type="application/json")
+    def routes(self) -> list[BaseRoute]:
+        v2 = "/v2/models/{name}"
+        return [
+            Route("/", self.page),
+            Route("/healthz", self.healthz),
+            Route("/readyz", self.readyz),
+            Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
+            Route("/v2", self.v2_server),
+            Route("/v2/health/live", self.healthz),
+            Route("/v2/health/ready", self.healthz),
+            *(Route(prefix, self.v2_metadata) for prefix in (v2, v2 + "/versions/{version}")),
+            *(Route(prefix + "/ready", self.v2_ready) for prefix in (v2, v2 + "/versions/{version}")),
+            *(Route(prefix + "/infer", self.v2_infer, methods=["POST"]) for prefix in (v2, v2 + "/versions/{version}")),
+            Route("/{path:path}", self.other, methods=ANY_METHOD),
+        ]
 
-
-def error_response(status: int, message: str) -> Response:
-    return json_response({"error": message}, status)
-
-
-def create_app(settings: Settings) -> Starlette:
-    """The app, serving the model at `settings.model` (loaded now: a broken model fails here, not later)."""
-    watcher = ModelWatcher(Path(settings.model), interval=settings.reload_interval)
-    limiter = anyio.CapacityLimiter(settings.image_threads)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncGenerator[None, None]:
-        watcher.start()
-        yield
-        watcher.stop()
-
-    def model_for(request: Request) -> LoadedModel:
+    def model_for(self, name: str, version: str | None = None, label: str | None = None) -> LoadedModel:
         """The model a request names; taken once, so the request uses this model to its end."""
-        model = watcher.current
-        name, version = request.path_params["name"], request.path_params.get("version")
-        if name != settings.name or (version is not None and version != model.version):
+        model = self.watcher.current
+        if name != self.settings.name or (version is not None and version != model.version):
             raise tf_serving.servable_not_found(name, version)
+        if label is not None:
+            raise tf_serving.unknown_label(label)
         return model
 
-    async def healthz(request: Request) -> Response:
+    async def healthz(self, request: Request) -> Response:
         return json_response({"status": "ok"})
 
-    async def readyz(request: Request) -> Response:
-        model = watcher.current
+    async def readyz(self, request: Request) -> Response:
+        """Ready while a model serves; what it is, and what failed to replace it and why."""
+        model, failure = self.watcher.current, self.watcher.failure
         return json_response(
-            {"status": "ready", "model": settings.name, "version": model.version, "sha256": model.sha256}
+            {
+                "status": "ready",
+                "model": self.settings.name,
+                "version": model.version,
+                "sha256": model.sha256,
+                "dataset": model.dataset,
+                **model.blessing.as_json(),
+                "reload_error": None if failure is None else {"version": failure.version, "error": failure.error},
+            }
         )
 
-    async def page(request: Request) -> Response:
-        html = (STATIC / "index.html").read_text(encoding="utf-8")
-        return HTMLResponse(html.replace("{{MODEL_NAME}}", json.dumps(settings.name)[1:-1]))
+    async def page(self, request: Request) -> Response:
+        return HTMLResponse(
+            render_page((STATIC / "index.html").read_text(encoding="utf-8"), self.settings.name, self.watcher.current)
+        )
 
-    async def status(request: Request) -> Response:
-        return json_response(tf_serving.model_status(model_for(request).version))
+    async def other(self, request: Request) -> Response:
+        """/v1/... as TF Serving matches it (any case); anything else is not found."""
+        if not request.url.path.lower().startswith("/v1/"):
+            raise not_routed(request)
+        call = tf_serving.route(request.method, request.url.path)
+        handlers: dict[str, Handler] = {
+            "status": self.status,
+            "metadata": self.metadata,
+            "predict": self.predict,
+            "classify-image": self.classify_image,
+            "classify": self.no_signature,
+            "regress": self.no_signature,
+        }
+        return await handlers[call.verb](call, request)
 
-    async def metadata(request: Request) -> Response:
-        model = model_for(request)
+    async def status(self, call: Call, request: Request) -> Response:
+        model = self.model_for(call.name, call.version, call.label)
+        return json_response(tf_serving.model_status(model.version, self.watcher.failure))
+
+    async def metadata(self, call: Call, request: Request) -> Response:
+        model = self.model_for(call.name, call.version, call.label)
         classifier = model.classifier
         document = tf_serving.model_metadata(
-            settings.name, model.version, classifier.image_shape, classifier.num_classes
+            self.settings.name, model.version, classifier.image_shape, classifier.num_classes
         )
-        document["model"] = {"sha256": model.sha256, "path": str(model.path), "labels": list(model.labels)}
+        document["model"] = about(model)
         return json_response(document)
 
-    async def predict(request: Request) -> Response:
-        model = model_for(request)
-        body = await read_body(request, settings.max_body_bytes)
-        parsed = tf_serving.parse_predict_request(body, model.classifier.image_shape, settings.max_instances)
+    async def no_signature(self, call: Call, request: Request) -> Response:
+        self.model_for(call.name, call.version, call.label)
+        raise tf_serving.no_such_signature(call.verb)
+
+    async def predict(self, call: Call, request: Request) -> Response:
+        model = self.model_for(call.name, call.version, call.label)
+        body = await read_body(request, self.settings.max_body_bytes, self.settings.body_timeout)
+        parse = tf_serving.parse_predict_request
+        parsed = await parse_off_the_loop(
+            len(body), self.parse_processes, parse, body, model.classifier.image_shape, self.settings.max_instances
+        )
         probabilities = model.classifier.predict(parsed.pixels)
         return json_response(tf_serving.predict_response(probabilities, parsed.columnar))
 
-    async def classify_image(request: Request) -> Response:
-        model = model_for(request)
+    async def classify_image(self, call: Call, request: Request) -> Response:
+        model = self.model_for(call.name, call.version, call.label)
         k = top_k_parameter(request.query_params.get("k", "3"))
-        upload_name, data = await read_upload(request, settings.max_body_bytes)
-        size = model.classifier.image_shape[0]
-        pixels = await anyio.to_thread.run_sync(decode_and_prepare, data, upload_name, size, limiter=limiter)
-        probabilities = model.classifier.predict(pixels[np.newaxis])[0]
+        upload_name, data = await read_upload(request, self.settings.max_body_bytes, self.settings.body_timeout)
+        pixels = await decoded_image(data, upload_name, model.classifier.image_shape[0], self.image_threads)
+        probabilities = model.classifier.predict(pixels[None])[0]
         prediction = Prediction(upload_name, None, top_k(probabilities, model.labels, min(k, len(model.labels))))
         return json_response({**prediction.as_json(), "model": {"version": model.version, "sha256": model.sha256}})
 
-    routes = [
-        Route("/", page),
-        Route("/healthz", healthz),
-        Route("/readyz", readyz),
-        Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
-    ]
-    for prefix in ("/v1/models/{name}", "/v1/models/{name}/versions/{version}"):
-        routes += [
-            Route(prefix, status),
-            Route(prefix + "/metadata", metadata),
-            Route(prefix + ":predict", predict, methods=["POST"]),
-            Route(prefix + ":classify-image", classify_image, methods=["POST"]),
-        ]
-    handlers = {RequestError: request_error, HTTPException: http_error, ClientDisconnect: disconnected}
-    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
+    async def v2_server(self, request: Request) -> Response:
+        return json_response({"name": "mnist-pipeline serve", "version": "2", "extensions": inference_v2.EXTENSIONS})
+
+    async def v2_metadata(self, request: Request) -> Response:
+        model = self.model_for(request.path_params["name"], request.path_params.get("version"))
+        classifier = model.classifier
+        document = inference_v2.model_metadata(
+            self.settings.name, model.version, classifier.image_shape, classifier.num_classes
+        )
+        return json_response({**document, "parameters": about(model)})
+
+    async def v2_ready(self, request: Request) -> Response:
+        self.model_for(request.path_params["name"], request.path_params.get("version"))
+        return json_response({"ready": True})
+
+    async def v2_infer(self, request: Request) -> Response:
+        model = self.model_for(request.path_params["name"], request.path_params.get("version"))
+        body = await read_body(request, self.settings.max_body_bytes, self.settings.body_timeout)
+        parsed = await parse_off_the_loop(
+            len(body),
+            self.parse_processes,
+            inference_v2.parse_infer_request,
+            body,
+            request.headers.get(inference_v2.HEADER_LENGTH),
+            model.classifier.image_shape,
+            self.settings.max_instances,
+        )
+        probabilities = model.classifier.predict(parsed.pixels)
+        content, header = inference_v2.infer_response(self.settings.name, model.version, parsed, probabilities)
+        if header is None:
+            return Response(content, media_type="application/json")
+        headers = {"Inference-Header-Content-Length": str(header)}
+        return Response(content, headers=headers, media_type="application/octet-stream")
 
 
-async def request_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, RequestError)
-    return error_response(error.status, error.message)
+def about(model: LoadedModel) -> dict[str, Any]:
+    """What a client may want to know of the served model beyond its signature (never a filesystem path)."""
+    return {"sha256": model.sha256, "labels": list(model.labels), "dataset": model.dataset, **model.blessing.as_json()}
 
 
-async def http_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, HTTPException)
-    return error_response(error.status_code, str(error.detail))
+def render_page(template: str, name: str, model: LoadedModel) -> str:
+    """The drawing page, naming the served model, its dataset and classes, and warning when it is not blessed."""
+    blessing = model.blessing
+    warning = ""
+    if blessing.blessed is False:
+        forced = " It was shipped by override." if blessing.override else ""
+        why = f" ({blessing.summary})" if blessing.summary else ""
+        warning = f'<p class="warning" id="blessing">This model is <b>not blessed</b>{html.escape(why)}.{forced}</p>'
+    values = {
+        "MODEL_NAME": html.escape(name),
+        "VERSION": html.escape(model.version),
+        "DATASET": html.escape(model.dataset or "an unknown dataset"),
+        "CLASSES": html.escape(", ".join(model.labels)),
+        "BLESSING": warning,
+    }
+    for key, value in values.items():
+        template = template.replace("{{" + key + "}}", value)
+    return template
 
 
-async def disconnected(request: Request, error: Exception) -> Response:
-    return error_response(400, "the client closed the connection before sending the whole body")
+def not_routed(request: Request) -> RequestError:
+    """405 with Allow for a route that takes other methods, else 404."""
+    for route in request.app.routes:
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL and isinstance(route, Route) and route.methods:
+            allowed = ", ".join(sorted(route.methods))
+            return RequestError(
+                405, f"{request.method} is not allowed on {request.url.path}; use {allowed}", {"Allow": allowed}
+            )
+    return RequestError(404, f"Not Found: {request.url.path}")
 
 
 def top_k_parameter(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise RequestError(400, f"k must be a whole number of at least 1, got {value!r}")
     return int(value)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refused (413) as soon as it passes `limit` bytes: memory stays bounded."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestError(413, f"request body of {int(declared)} bytes is over the {limit}-byte limit")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"request body is over the {limit}-byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def create_app(settings: Settings) -> Starlette:
+    """The app, serving the model at `settings.model` (loaded now: a broken model fails here, not later)."""
+    api = Api(settings)
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncGenerator[dict[str, Any], None]:
+        api.watcher.start()
+        yield {LIMITS_STATE: ConnectionLimits(settings.header_timeout, settings.max_connections)}
+        api.watcher.stop()
 
-async def read_upload(request: Request, limit: int) -> tuple[str, bytes]:
-    """An uploaded file's name and bytes: the raw body, or the one file of a multipart form."""
-    body = await read_body(request, limit)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        if not body:
-            raise RequestError(400, "empty upload: send the image's bytes as the body, or as a multipart file")
-        return "upload", body
-
-    async def replay() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    try:
-        form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
-    except HTTPException as error:  # malformed multipart data
-        raise RequestError(400, f"malformed multipart form: {error.detail}") from None
-    files = [value for value in form.values() if isinstance(value, UploadFile)]
-    if not files:
-        raise RequestError(400, "the multipart form holds no file; send the image as a file field")
-    data = await files[0].read()
-    if not data:
-        raise RequestError(400, f"empty upload {files[0].filename or ''}".rstrip())
-    return files[0].filename or "upload", data
-
-
-def decode_and_prepare(data: bytes, name: str, size: int) -> np.ndarray:
-    """The same preparation as `predict`'s for an image file: decode, then frame it like MNIST."""
-    try:
-        return prepare_image(read_image(io.BytesIO(data), name), name, size)
-    except InputError as error:
-        raise RequestError(400, error.reason) from None
+    middleware = [Middleware(ResponseGuard)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Content-Type", "Inference-Header-Content-Length"],
+                expose_headers=["Inference-Header-Content-Length"],
+            )
+        )
+    return Starlette(
+        routes=api.routes(), middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan
+    )
 
 
 def app_from_environment() -> Starlette:
     """The app for each of `serve --workers N`'s processes (uvicorn imports it by name)."""
-    return create_app(Settings(**json.loads(os.environ[SETTINGS_ENV])))
-
-
-def settings_to_environment(settings: Settings) -> str:
-    return json.dumps(asdict(settings))
+    return create_app(Settings.from_json(os.environ[SETTINGS_ENV]))
