@@ -2,127 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from mnist_pipeline.data.datasets import FILES, LABELS_FILE
-from mnist_pipeline.data.idx import write_idx_gz
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-SHARED_FASHION = ROOT.parent / "shared" / "datasets" / "fashion-mnist"
-
-
-def synthetic_digits(count: int, seed: int, num_classes: int = 10, size: int = 28) -> tuple[np.ndarray, np.ndarray]:
-    """Images a small model can learn: each class is a bright bar at its own place and angle, plus noise."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(count) % num_classes
-    rng.shuffle(labels)
-    rows, cols = np.mgrid[0:size, 0:size]
-    images = rng.integers(0, 60, size=(count, size, size)).astype(np.float64)
-    for index, label in enumerate(labels):
-        angle = np.pi * label / num_classes
-        offset = rng.normal(0, 1.0, 2)
-        distance = np.abs((rows - size / 2 - offset[0]) * np.cos(angle) - (cols - size / 2 - offset[1]) * np.sin(angle))
-        images[index] += 200 * (distance < 2.0)
-    return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.uint8)
-
-
-def tree_digests(root: Path, *paths: str) -> dict[str, str]:
-    """SHA-256 of every file under `root` (or only under its `paths`, files or folders), by POSIX path from `root`.
-
-    Equal results mean byte-identical trees; a missing path contributes nothing.
-    """
-    targets = [root / path for path in paths] or [root]
-    files = [file for target in targets for file in ([target] if target.is_file() else sorted(target.rglob("*")))]
-    return {
-        file.relative_to(root).as_posix(): hashlib.sha256(file.read_bytes()).hexdigest()
-        for file in files
-        if file.is_file()
-    }
-
-
-def write_dataset(folder: Path, train: int = 1200, test: int = 300, names: list[str] | None = None) -> Path:
-    """Four MNIST-format .gz files (and optionally labels.txt) in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = [*synthetic_digits(train, seed=1), *synthetic_digits(test, seed=2)]
-    for filename, array in zip(FILES, arrays):
-        (folder / filename).write_bytes(write_idx_gz(array))
-    if names is not None:
-        (folder / LABELS_FILE).write_text("\n".join(names) + "\n")
-    return folder
+from tests.support.project import FAST_EXPORT, FAST_TRAIN, copy_project, write_dataset
 
 
 @pytest.fixture(scope="session")
 def dataset_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_dataset(tmp_path_factory.mktemp("synthetic"), names=[f"bar{i}" for i in range(10)])
-
-
-GIT_IDENTITY = {"NAME": "pipeline tests", "EMAIL": "tests@example.invalid"}
-
-
-def run(args: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    """Run a command with the project's virtualenv first on PATH (dvc runs `python -m stages...`)."""
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        **{f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER") for what, value in GIT_IDENTITY.items()},
-    }
-    env.pop("TF_CONFIG", None)
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def run_module(module: str, args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`python -m module args` in `cwd`, as dvc.yaml runs a stage, this project first on the import path."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", module, *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def tracked_files() -> list[str]:
-    listing = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True
-    )
-    return [name for name in listing.stdout.splitlines() if (ROOT / name).is_file()]
-
-
-def copy_project(target: Path, params: dict[str, dict[str, object]] | None = None) -> Path:
-    """A fresh git repository holding the project's files (what a clone would have), params patched."""
-    for name in tracked_files():
-        destination = target / name
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, destination)
-    if params:
-        set_params(target, params)
-    run(["git", "init", "-q", "-b", "main"], target)
-    run(["git", "add", "-A"], target)
-    run(["git", "commit", "-qm", "project"], target)
-    return target
-
-
-def set_params(project: Path, params: dict[str, dict[str, object]]) -> None:
-    import yaml
-
-    path = project / "params.yaml"
-    content = yaml.safe_load(path.read_text())
-    for group, values in params.items():
-        content[group].update(values)
-    path.write_text(yaml.safe_dump(content, sort_keys=False))
-
-
-FAST_TRAIN = {"epochs": 2, "batch_size": 32}
-FAST_EXPORT = {"representative_samples": 50}
 
 
 @pytest.fixture

@@ -28,8 +28,7 @@ from mnist_pipeline.artifacts import (
     write_text,
 )
 from mnist_pipeline.errors import DataError
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.project import ROOT
 
 
 class Boom(Exception):

@@ -31,8 +31,8 @@ from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, per_class_csv
 from mnist_pipeline.export.model_card import model_card
 from mnist_pipeline.export.record import EXPORTS_FILE, GATE, headline
 from mnist_pipeline.params import Params, load_params
-from tests.conftest import ROOT, set_params, synthetic_digits
-from tests.serving_fixtures import LABELS, TinySetup, tiny_setup  # noqa: F401 (a fixture)
+from tests.support.project import ROOT, set_params, synthetic_digits
+from tests.support.serving_fixtures import LABELS, TinySetup, tiny_setup  # noqa: F401 (a fixture)
 
 NAMES = [f"c{i}" for i in range(10)]
 RAW, PREPARED = "data/raw/custom", "data/prepared"

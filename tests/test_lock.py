@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 import tomllib
-from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.project import ROOT
+
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 REQUIREMENTS_LOCK = (ROOT / "requirements.lock").read_text(encoding="utf-8")
 SERVE_LOCK = (ROOT / "requirements-serve.lock").read_text(encoding="utf-8")

@@ -26,9 +26,8 @@ from mnist_pipeline.params import (
     main,
     parse_params,
 )
-from tests.conftest import run_module
+from tests.support.project import ROOT, run_module
 
-ROOT = Path(__file__).resolve().parent.parent
 PYTHONPATH = {**os.environ, "PYTHONPATH": str(ROOT)}
 REAL_PARAMS = ROOT / "params.yaml"
 DELETE = object()

@@ -10,7 +10,7 @@ import pytest
 
 from mnist_pipeline.serving.hot_reload import ModelWatcher
 from mnist_pipeline.serving.tf_serving import model_status
-from tests.serving_fixtures import LABELS, ExportDir, export_dir, tiny_setup  # noqa: F401 - fixtures
+from tests.support.serving_fixtures import LABELS, ExportDir, export_dir, tiny_setup  # noqa: F401 - fixtures
 
 
 @pytest.fixture

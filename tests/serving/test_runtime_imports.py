@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.conftest import ROOT
+from tests.support.project import ROOT
 
 SERVING = ROOT / "mnist_pipeline" / "serving"
 BLOCKED = ("tensorflow", "keras", "dvc")

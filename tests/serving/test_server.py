@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 
 from mnist_pipeline.serving.server import create_app
 from mnist_pipeline.serving.settings import Settings
-from tests.serving_fixtures import LABELS, ExportDir, TinySetup, export_dir, tiny_setup  # noqa: F401 - fixtures
+from tests.support.serving_fixtures import LABELS, ExportDir, TinySetup, export_dir, tiny_setup  # noqa: F401 - fixtures
 
 PREDICT = "/v1/models/mnist:predict"
 

@@ -1,0 +1,101 @@
+"""Experiments: two queued runs in parallel with `dvc queue start -j 2`, and a workspace `dvc exp run`.
+
+Queued experiments run in a temporary copy of the repository that holds only the
+git-tracked files, so the dataset must come from outside the repo: the `project`
+fixture points `data.source` at an absolute path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.project import run, set_params
+
+QUEUE_TIMEOUT_S = 480
+POLL_S = 3
+SWEEP = (16, 32)
+
+
+def experiments(project: Path) -> dict[str, dict]:
+    """name -> {"state": executor state or None, "data": the experiment's params/metrics or None} from `dvc exp show --json`."""
+    rows = json.loads(run(["dvc", "exp", "show", "--json"], project).stdout)
+    found = {}
+    for row in rows:
+        for experiment in row.get("experiments") or []:
+            revs = experiment.get("revs") or [{}]
+            found[experiment["name"]] = {
+                "state": (experiment.get("executor") or {}).get("state"),
+                "data": revs[0].get("data"),
+            }
+    return found
+
+
+def wait_for_queue(project: Path, names: list[str], timeout: float) -> dict[str, dict]:
+    """Poll until every experiment in `names` has finished; fail with the queue's view and logs otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = experiments(project)
+        states = {name: (found.get(name) or {}).get("state") for name in names}
+        if not any(state in ("queued", "running", None) for state in states.values()):
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(POLL_S)
+    if all(state == "success" for state in states.values()):
+        return found
+    status = run(["dvc", "queue", "status"], project, check=False).stdout
+    logs = "\n".join(run(["dvc", "queue", "logs", name], project, check=False).stdout for name in names)
+    pytest.fail(f"queued experiments did not all succeed within {timeout:.0f} s: {states}\n{status}\n{logs}")
+
+
+def stages_run(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+@pytest.mark.slow
+def test_queued_experiments_run_in_parallel_and_a_workspace_experiment_reruns_only_train_onwards(project: Path) -> None:
+    set_params(project, {"export": {"tflite": ["float32"]}})
+    run(["dvc", "repro"], project)
+    run(["git", "add", "params.yaml", "dvc.lock", "metrics"], project)
+    run(["git", "commit", "-qm", "baseline"], project)
+
+    names = []
+    for units in SWEEP:
+        queued = run(
+            ["dvc", "exp", "run", "--queue", "-S", f"train.hidden_units={units}", "-S", "train.epochs=1"], project
+        )
+        match = re.search(r"Queued experiment '([^']+)'", queued.stdout + queued.stderr)
+        assert match, queued.stdout + queued.stderr
+        names.append(match.group(1))
+    try:
+        run(["dvc", "queue", "start", "-j", "2"], project)
+        found = wait_for_queue(project, names, QUEUE_TIMEOUT_S)
+    finally:
+        run(["dvc", "queue", "stop", "--kill"], project, check=False, timeout=60)
+
+    # `dvc exp show` lists both, each with its own params and test accuracy.
+    seen = {}
+    for name in names:
+        data = found[name]["data"]
+        train = data["params"]["params.yaml"]["data"]["train"]
+        accuracy = data["metrics"]["metrics/eval/metrics.json"]["data"]["accuracy"]
+        assert train["epochs"] == 1
+        assert 0.0 <= accuracy <= 1.0
+        seen[train["hidden_units"]] = accuracy
+    assert sorted(seen) == list(SWEEP), seen
+    # The queue ran in its own copies: the workspace still holds the baseline.
+    assert run(["git", "status", "--porcelain"], project).stdout == ""
+
+    # In the workspace, an experiment that changes a train param re-runs exactly the
+    # stages downstream of it; download and prepare come from the cache.
+    result = run(["dvc", "exp", "run", "--set-param", "train.epochs=1"], project)
+    output = result.stdout + result.stderr
+    assert stages_run(output) == ["train", "evaluate", "bless", "export", "report"], output
+    for skipped in ("download", "prepare", "plots_template"):
+        assert f"Stage '{skipped}' didn't change, skipping" in output, output
+    assert json.loads((project / "metrics" / "train" / "metrics.json").read_text())["step"] == 1
