@@ -12,32 +12,41 @@ def points(fraction: float) -> str:
     return f"{100 * fraction:+.2f}"
 
 
+# What each method of `loop_vs_fit_measure` is, in a table.
+NAMES = {"fit": "`fit`", "seed": "seed program"}
+
+
 def headline(summaries: list[dict[str, Any]]) -> str:
-    header = ["training images", "train / val / test", "seeds", "loop mean", "fit mean", "loop − fit (points)"]
-    header += ["95% interval (points)", "s/epoch loop", "s/epoch fit"]
+    header = ["training images", "train / val / test", "loop against", "seeds", "loop mean", "its mean"]
+    header += ["loop − it (points)", "95% interval (points)", "s/epoch loop", "s/epoch it"]
     rows = [
         [
             f"{s['size']:,}",
             " / ".join(f"{s['counts'][split]:,}" for split in ("train", "val", "test")),
+            NAMES[s["against"]],
             str(len(s["differences"])),
             f"{s['loop_mean']:.4f}",
-            f"{s['fit_mean']:.4f}",
+            f"{s['other_mean']:.4f}",
             points(s["mean_difference"]),
             f"{points(s['ci95'][0])} to {points(s['ci95'][1])}",
             f"{s['loop_epoch_s']:.2f}",
-            f"{s['fit_epoch_s']:.2f}",
+            f"{s['other_epoch_s']:.2f}",
         ]
         for s in summaries
     ]
     return table(header, rows)
 
 
-def per_seed(summary: dict[str, Any], seeds: list[int]) -> str:
+def per_seed(comparisons: list[dict[str, Any]], seeds: list[int]) -> str:
+    """Accuracy of each method per seed, then the loop's difference from each."""
+    header = ["seed", "loop", *(NAMES[c["against"]] for c in comparisons)]
+    header += [f"loop − {NAMES[c['against']]}" for c in comparisons]
     rows = [
-        [str(seed), f"{loop:.4f}", f"{fit:.4f}", points(loop - fit)]
-        for seed, loop, fit in zip(seeds, summary["loop"], summary["fit"])
+        [str(seed), f"{comparisons[0]['loop'][i]:.4f}", *(f"{c['other'][i]:.4f}" for c in comparisons)]
+        + [points(c["differences"][i]) for c in comparisons]
+        for i, seed in enumerate(seeds)
     ]
-    return table(["seed", "loop", "fit", "loop − fit (points)"], rows)
+    return table(header, rows)
 
 
 def markdown(info: dict[str, Any], summaries: list[dict[str, Any]]) -> str:
@@ -47,14 +56,17 @@ def markdown(info: dict[str, Any], summaries: list[dict[str, Any]]) -> str:
         "",
         f"Measured {info['date']} with `python -m benchmarks.loop_vs_fit{info['command_args']}` on {info['dataset']}",
         f"(code {info['code']['commit']}{' with uncommitted changes' if info['code']['uncommitted'] else ''}),",
-        f"{info['settings']}. Test accuracy on the whole test set; differences paired by seed,",
-        "with a paired t 95% confidence interval of the mean difference.",
+        f"{info['settings']}. `fit` trains on the same split as the loop; the seed program's",
+        "conditions are `fit` on the whole training set (nothing held out). Test accuracy on the",
+        "whole test set; differences paired by seed (same initial weights), with a paired t 95%",
+        "confidence interval of the mean difference, in percentage points.",
         "",
         headline(summaries),
         "",
     ]
-    for summary in summaries:
-        lines += [f"## {summary['size']:,} training images", "", per_seed(summary, info["seeds"]), ""]
+    for size in info["sizes"]:
+        comparisons = [s for s in summaries if s["size"] == size]
+        lines += [f"## {size:,} training images", "", per_seed(comparisons, info["seeds"]), ""]
     lines += [
         f"Machine: {m['cpu']}, {m['cores_usable']} usable cores (shared), Python {m['python']},",
         f"TensorFlow {m['tensorflow']}, Keras {m['keras']}; {info['elapsed_min']:.1f} min in all.",

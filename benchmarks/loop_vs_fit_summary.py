@@ -32,7 +32,7 @@ def t_interval(differences: list[float]) -> tuple[float, float, float]:
 
 
 def accuracies(runs: list[dict[str, Any]], size: int, method: str) -> dict[int, float]:
-    return {run["seed"]: run["test_accuracy"] for run in runs if run["size"] == size and run["method"] == method}
+    return {run["seed"]: run["test_accuracy"] for run in runs if (run["size"], run["method"]) == (size, method)}
 
 
 def epoch_seconds(runs: list[dict[str, Any]], size: int, method: str) -> float:
@@ -42,27 +42,31 @@ def epoch_seconds(runs: list[dict[str, Any]], size: int, method: str) -> float:
     )
 
 
-def size_summary(runs: list[dict[str, Any]], size: int, seeds: list[int]) -> dict[str, Any]:
-    loop, fit = accuracies(runs, size, "loop"), accuracies(runs, size, "fit")
-    missing = [seed for seed in seeds if seed not in loop or seed not in fit]
+def comparison(runs: list[dict[str, Any]], size: int, against: str, seeds: list[int]) -> dict[str, Any]:
+    """The loop against one other method at one size, paired by seed."""
+    loop, other = accuracies(runs, size, "loop"), accuracies(runs, size, against)
+    missing = [seed for seed in seeds if seed not in loop or seed not in other]
     if missing:
-        raise MissingFigure(f"size {size}: no loop or fit run for seeds {missing}")
-    differences = [loop[seed] - fit[seed] for seed in seeds]
+        raise MissingFigure(f"size {size}: no loop or {against} run for seeds {missing}")
+    differences = [loop[seed] - other[seed] for seed in seeds]
     mean, low, high = t_interval(differences)
     return {
         "size": size,
+        "against": against,
         "counts": next(run["counts"] for run in runs if run["size"] == size),
         "loop": [loop[seed] for seed in seeds],
-        "fit": [fit[seed] for seed in seeds],
+        "other": [other[seed] for seed in seeds],
         "differences": differences,
-        "loop_mean": statistics.fmean(loop.values()),
-        "fit_mean": statistics.fmean(fit.values()),
+        "loop_mean": statistics.fmean(loop[seed] for seed in seeds),
+        "other_mean": statistics.fmean(other[seed] for seed in seeds),
         "mean_difference": mean,
         "ci95": [low, high],
         "loop_epoch_s": epoch_seconds(runs, size, "loop"),
-        "fit_epoch_s": epoch_seconds(runs, size, "fit"),
+        "other_epoch_s": epoch_seconds(runs, size, against),
     }
 
 
 def summarize(runs: list[dict[str, Any]], sizes: list[int], seeds: list[int]) -> list[dict[str, Any]]:
-    return [size_summary(runs, size, seeds) for size in sizes]
+    """One comparison per size and method the runs hold besides the loop, in the order they were run."""
+    methods = list(dict.fromkeys(run["method"] for run in runs if run["method"] != "loop"))
+    return [comparison(runs, size, against, seeds) for size in sizes for against in methods]
