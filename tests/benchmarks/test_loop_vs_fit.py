@@ -40,18 +40,22 @@ def run(method: str, seed: int, accuracy: float, size: int = 8_000) -> dict[str,
 
 
 def runs() -> list[dict[str, Any]]:
-    """Loop above fit by 1, 2 and 3 points over three seeds."""
+    """Loop above fit by 1, 2 and 3 points over three seeds, and level with the seed program."""
     loop = [run("loop", seed, 0.80 + seed / 100) | {"train_s": 10.0 * seed, "epochs": 10} for seed in (1, 2, 3)]
     fit = [run("fit", seed, 0.80) | {"train_s": 30.0, "epochs": 10} for seed in (1, 2, 3)]
-    return loop + fit
+    seed_program = [run("seed", seed, 0.80 + seed / 100) | {"train_s": 40.0, "epochs": 10} for seed in (1, 2, 3)]
+    return loop + fit + seed_program
 
 
-def test_summary_pairs_the_runs_by_seed() -> None:
-    [summary] = summarize(runs(), [8_000], [3, 1, 2])
-    assert summary["differences"] == pytest.approx([0.03, 0.01, 0.02])
-    assert summary["mean_difference"] == pytest.approx(0.02)
-    assert summary["ci95"] == pytest.approx([0.02 - 0.024841, 0.02 + 0.024841], abs=1e-6)  # t(0.975, 2) = 4.3027
-    assert (summary["loop_epoch_s"], summary["fit_epoch_s"]) == (2.0, 3.0)
+def test_summary_pairs_the_runs_by_seed_for_each_method() -> None:
+    fit, seed_program = summarize(runs(), [8_000], [3, 1, 2])
+    assert fit["against"] == "fit"
+    assert fit["differences"] == pytest.approx([0.03, 0.01, 0.02])
+    assert fit["mean_difference"] == pytest.approx(0.02)
+    assert fit["ci95"] == pytest.approx([0.02 - 0.024841, 0.02 + 0.024841], abs=1e-6)  # t(0.975, 2) = 4.3027
+    assert (fit["loop_epoch_s"], fit["other_epoch_s"]) == (2.0, 3.0)
+    assert seed_program["against"] == "seed"
+    assert seed_program["ci95"] == pytest.approx([0.0, 0.0])
 
 
 def test_summary_refuses_a_seed_without_both_methods() -> None:
@@ -70,6 +74,8 @@ def test_markdown_shows_the_interval_in_points_and_every_seed() -> None:
         "elapsed_min": 1.0,
         "machine": {"cpu": "CPU", "cores_usable": 2, "python": "3.11", "tensorflow": "2.21.0", "keras": "3"},
     }
-    text = markdown(info, summarize(runs(), [8_000], [1, 2, 3]))
-    assert "| 8,000 | 7,200 / 800 / 10,000 | 3 | 0.8200 | 0.8000 | +2.00 | -0.48 to +4.48 | 2.00 | 3.00 |" in text
-    assert "| 3 | 0.8300 | 0.8000 | +3.00 |" in text
+    text = markdown(info | {"sizes": [8_000]}, summarize(runs(), [8_000], [1, 2, 3]))
+    assert (
+        "| 8,000 | 7,200 / 800 / 10,000 | `fit` | 3 | 0.8200 | 0.8000 | +2.00 | -0.48 to +4.48 | 2.00 | 3.00 |" in text
+    )
+    assert "| 3 | 0.8300 | 0.8000 | 0.8300 | +3.00 | +0.00 |" in text
