@@ -38,7 +38,9 @@ def describe(p: Params, threads: int) -> str:
     )
 
 
-def measure(data: Path, seeds: int, sizes: tuple[int, ...], p: Params, threads: int) -> dict[str, Any]:
+def measure(
+    data: Path, seeds: int, sizes: tuple[int, ...], p: Params, threads: int, command_args: str
+) -> dict[str, Any]:
     """Train every run (TensorFlow imported only here), then summarise."""
     from benchmarks.loop_vs_fit_measure import Settings
     from benchmarks.loop_vs_fit_measure import measure as train_all
@@ -49,19 +51,25 @@ def measure(data: Path, seeds: int, sizes: tuple[int, ...], p: Params, threads: 
     started = time.perf_counter()
     settings = Settings(data, list(sizes), list(range(1, seeds + 1)))
     runs = train_all(settings, p)
-    size_args = "".join(f" --size {size}" for size in sizes)
     info = {
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
         "code": code_version(),
         "dataset": detect_dataset(data),
-        "command_args": f" --data <{data.name}> --seeds {seeds}{size_args} --epochs {p.train.epochs}",
+        "command_args": command_args,
         "settings": describe(p, threads),
         "sizes": settings.sizes,
         "seeds": settings.seeds,
         "elapsed_min": (time.perf_counter() - started) / 60,
     }
     return {"info": info, "runs": runs}
+
+
+def command_line(data: Path, seeds: int, sizes: tuple[int, ...], p: Params, params_path: str) -> str:
+    """The options of this run as the results show them: local folders by their last name only."""
+    args = f" --data <{data.name}> --seeds {seeds}" + "".join(f" --size {size}" for size in sizes)
+    args += f" --epochs {p.train.epochs}"
+    return args if params_path == params_module.DEFAULT_PATH else f"{args} --params <{Path(params_path).name}>"
 
 
 def write(out: Path, raw: dict[str, Any]) -> None:
@@ -134,7 +142,7 @@ def main(
     p = params_module.load_params(params_path)
     if epochs:
         p = p.model_copy(update={"train": p.train.model_copy(update={"epochs": epochs})})
-    write(out, measure(data.resolve(), seeds, sizes, p, threads))
+    write(out, measure(data.resolve(), seeds, sizes, p, threads, command_line(data, seeds, sizes, p, params_path)))
 
 
 if __name__ == "__main__":
