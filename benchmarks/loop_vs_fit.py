@@ -5,9 +5,10 @@
 
 DIR holds the four MNIST-format .gz files. For each training-set size (the whole set,
 or a stratified subset of it), the params' validation split is held out as prepare does,
-then the params' model is trained once per seed with the pipeline's loop and once with
-`fit`, and scored on the whole test set. The table gives the accuracies, the mean paired
-difference (loop − fit) and its 95% t interval. Measuring (`loop_vs_fit_measure`),
+then the params' model is trained once per seed with the pipeline's loop, once with `fit`
+on the same split, and once with `fit` on the whole training set as the seed program does,
+and scored on the whole test set. The table gives the accuracies, the mean paired
+difference (loop − each other) and its 95% t interval. Measuring (`loop_vs_fit_measure`),
 summarising (`loop_vs_fit_summary`) and rendering (`loop_vs_fit_render`) are separate steps;
 the Markdown goes to --out, the raw runs beside it as .json. Not a test: nothing asserts.
 """
@@ -41,7 +42,7 @@ def describe(p: Params, threads: int) -> str:
 def measure(
     data: Path, seeds: int, sizes: tuple[int, ...], p: Params, threads: int, command_args: str
 ) -> dict[str, Any]:
-    """Train every run (TensorFlow imported only here), then summarise."""
+    """Train every run, and describe the run; TensorFlow is imported only here, so --help and --render stay fast."""
     from benchmarks.loop_vs_fit_measure import Settings
     from benchmarks.loop_vs_fit_measure import measure as train_all
     from mnist_pipeline.model.quiet_tensorflow import tf
@@ -142,7 +143,8 @@ def main(
     p = params_module.load_params(params_path)
     if epochs:
         p = p.model_copy(update={"train": p.train.model_copy(update={"epochs": epochs})})
-    write(out, measure(data.resolve(), seeds, sizes, p, threads, command_line(data, seeds, sizes, p, params_path)))
+    data = data.resolve()
+    write(out, measure(data, seeds, sizes, p, threads, command_line(data, seeds, sizes, p, params_path)))
 
 
 if __name__ == "__main__":

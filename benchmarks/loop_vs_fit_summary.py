@@ -1,8 +1,8 @@
-"""Loop against `fit`, summarising: the paired differences (loop − fit) per training-set size and their t interval.
+"""Loop against `fit`, summarising: the paired differences (loop − each other method) per size and their t interval.
 
 Pure functions of the runs, free of TensorFlow, so they are tested on fixed numbers.
-Seeds pair the runs: both methods start from the same weights, so a per-seed difference
-cancels most of what the seed alone does to the accuracy.
+Seeds pair the runs: all methods start from the same weights, so a per-seed difference is
+free of what the initial weights alone do to the accuracy.
 """
 
 from __future__ import annotations
