@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
@@ -81,6 +83,29 @@ def test_fit_learns_reports_each_epoch_and_is_reproducible() -> None:
     assert first[-1].loss < first[0].loss
     accuracy = np.mean(predict_logits(model, val[0]).argmax(-1) == val[1])
     assert accuracy == pytest.approx(first[-1].val_accuracy)
+
+
+def dropout_seed_advance(model: keras.Model, train: Callable[[], object]) -> list[int]:
+    """How far the dropout layer's seed moves while `train` runs: one draw per step."""
+    seeds = next(layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)).seed_generator
+    before = seeds.state.numpy()
+    train()
+    return (seeds.state.numpy() - before).tolist()
+
+
+def test_dropout_draws_a_fresh_mask_every_step_as_fit_does() -> None:
+    """Inside the compiled loop the dropout seed still advances per step (no mask replayed), short last batch included."""
+    p = params(dropout=0.2)
+    x, y = data(100, seed=1)  # 3 full batches and one of 4
+    ours, reference = twin_models(p)
+    trainer = Trainer(ours, tf.distribute.get_strategy(), p.learning_rate, p.batch_size)
+    with tqdm_stub() as bar:
+        loop = dropout_seed_advance(
+            ours, lambda: trainer.train_epoch(tf.constant(x), tf.constant(y), np.arange(100), bar)
+        )
+    reference.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    fitted = dropout_seed_advance(reference, lambda: reference.fit(x, y, batch_size=p.batch_size, verbose=0))
+    assert loop == fitted == [0, 4]
 
 
 class tqdm_stub:  # noqa: N801 - stands in for a tqdm bar
