@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.project import FAST_EXPORT, FAST_TRAIN, copy_project, write_dataset
+from tests.support.project import FAST_EXPORT, FAST_TRAIN, copy_project, synthetic_data, write_dataset
 
 
 @pytest.fixture(scope="session")
@@ -19,5 +19,5 @@ def project(tmp_path: Path, dataset_dir: Path) -> Path:
     """A git copy of the project set up to run on the synthetic dataset in seconds."""
     return copy_project(
         tmp_path / "project",
-        {"data": {"dataset": "custom", "source": str(dataset_dir)}, "train": FAST_TRAIN, "export": FAST_EXPORT},
+        {"data": synthetic_data(dataset_dir), "train": FAST_TRAIN, "export": FAST_EXPORT},
     )

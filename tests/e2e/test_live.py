@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.project import BIN, copy_project, run
+from tests.support.project import BIN, copy_project, run, synthetic_data
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def loss_points(project: Path) -> dict[str, list[int]]:
 def test_metrics_grow_epoch_by_epoch_while_train_runs(tmp_path: Path, dataset_dir: Path) -> None:
     project = copy_project(
         tmp_path / "project",
-        {"data": {"dataset": "custom", "source": str(dataset_dir)}, "train": {"epochs": EPOCHS}},
+        {"data": synthetic_data(dataset_dir), "train": {"epochs": EPOCHS}},
     )
     run(["dvc", "repro", "prepare"], project)
     go = tmp_path / "go"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.project import BIN, copy_project, run, set_params, tree_digests
+from tests.support.project import BIN, copy_project, run, set_params, synthetic_data, tree_digests
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory, dataset_dir: Path) -> P
     project = copy_project(
         tmp_path_factory.mktemp("pipeline") / "project",
         {
-            "data": {"dataset": "custom", "source": str(dataset_dir)},
+            "data": synthetic_data(dataset_dir),
             "train": {"epochs": 2},
             "export": {"representative_samples": 50},
         },

@@ -34,7 +34,7 @@ from mnist_pipeline.evaluation.gallery import (
     render_gallery,
 )
 from tests.support.browser import RenderedPage, chromium, find_chromium, rendered, vega_specs
-from tests.support.project import FAST_EXPORT, ROOT, copy_project, run, synthetic_digits
+from tests.support.project import FAST_EXPORT, ROOT, copy_project, run, synthetic_data, synthetic_digits
 
 ARTIFACTS = ROOT / "test-artifacts"
 EPOCHS = 3
@@ -112,7 +112,7 @@ def experiments(tmp_path_factory: pytest.TempPathFactory, dataset_dir: Path) -> 
     project = copy_project(
         tmp_path_factory.mktemp("report") / "project",
         {
-            "data": {"dataset": "custom", "source": str(dataset_dir)},
+            "data": synthetic_data(dataset_dir),
             "train": {"epochs": EPOCHS, "batch_size": 32},
             "export": {**FAST_EXPORT, "tflite": ["float32"]},
         },

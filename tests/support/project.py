@@ -117,4 +117,11 @@ def set_params(project: Path, params: dict[str, dict[str, object]]) -> None:
 
 
 FAST_TRAIN = {"epochs": 2, "batch_size": 32}
+
+
+def synthetic_data(folder: Path) -> dict[str, object]:
+    """data params for write_dataset's files: a tenth held out, a dozen validation images per class."""
+    return {"dataset": "custom", "source": str(folder), "val_size": 0.1}
+
+
 FAST_EXPORT = {"representative_samples": 50}
