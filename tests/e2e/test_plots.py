@@ -154,7 +154,7 @@ def test_exp_show_columns_have_the_params_and_test_figures(experiments: Path) ->
     rows = list(csv.DictReader(io.StringIO(table)))
     for column in ("train.model", "train.hidden_units", "train.epochs", "train.learning_rate", "data.dataset"):
         assert column in rows[0], f"dvc exp show has no {column} column"
-    for column in ("accuracy", "loss", "val.accuracy", "blessed", "int8_drop", "tflite_kb"):
+    for column in ("accuracy", "loss", "val.accuracy", "blessed", "tflite_kb"):
         assert column in rows[0], f"dvc exp show has no {column} column"
     by_name = {row["Experiment"] or row["rev"]: row for row in rows}
     assert by_name[SMALL]["train.hidden_units"] == "64"
