@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.support.project import BIN, ROOT, run, set_params, write_dataset
+from tests.support.project import BIN, ROOT, run, set_params, synthetic_data, write_dataset
 
 PYTHON = str(BIN / "python")
 WORKERS = 2
@@ -112,7 +112,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw = write_dataset(base / "raw", train=400, test=100, names=[f"bar{i}" for i in range(10)])
     params = base / "params.yaml"
     shutil.copy(ROOT / "params.yaml", params)
-    set_params(base, {"data": {"dataset": "custom", "source": str(raw)}})
+    set_params(base, {"data": synthetic_data(raw)})
     out = base / "prepared"
     run(
         [PYTHON, "-m", "stages.prepare", "--params", str(params), "--raw", str(raw), "--out", str(out)],
