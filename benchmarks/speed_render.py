@@ -71,7 +71,7 @@ def header(info: dict[str, Any], settings: Settings) -> list[str]:
         "",
         "Each cell: median (min–max) over rounds. Ratios are ours/reference computed within each round, then the median.",
         "The reference is `benchmarks/seed_reference.py`: the quickstart's code with its default TensorFlow threading (all cores);"
-        " our `train` stage uses `train.threads: 1`.",
+        " our `train` stage uses `train.threads: auto`, one thread for the MLP.",
         "",
     ]
 

@@ -30,7 +30,7 @@ from mnist_pipeline.evaluation.metrics import confusion_matrix
 from mnist_pipeline.evaluation.model_card import model_card
 from mnist_pipeline.evaluation.plots import PER_CLASS_FILE, read_per_class
 from mnist_pipeline.model.architectures import load_model, predict_logits
-from mnist_pipeline.model.quiet_tensorflow import exit_now
+from mnist_pipeline.process_exit import exit_now
 from mnist_pipeline.serving.export import build_exports
 from mnist_pipeline.serving.report import EXPORTS_FILE, GATE, exports_of, headline
 from mnist_pipeline.serving.verify import check_judged, verify_exports

@@ -13,6 +13,7 @@ from mnist_pipeline import paths
 from mnist_pipeline.artifacts import write_text
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.evaluation.plots_template import offline_plots_template
+from mnist_pipeline.process_exit import exit_now
 
 
 @click.command(help=__doc__)
@@ -23,6 +24,7 @@ from mnist_pipeline.evaluation.plots_template import offline_plots_template
 def main(out: str) -> None:
     write_text(out, offline_plots_template())
     click.echo(f"plots_template: {out} (Vega, Vega-Lite and Vega-Embed inlined)")
+    exit_now()
 
 
 if __name__ == "__main__":
