@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,7 @@ class Pipeline:
         for name in ("dvc.yaml", "pyproject.toml"):
             (self.project / name).write_bytes((ROOT / name).read_bytes())
         run(["dvc", "init", "--no-scm", "-q"], self.project)  # the report stage reads dvc.yaml through DVC
+        shutil.copytree(ROOT / ".dvc" / "plots", self.project / ".dvc" / "plots")  # dvc.yaml's plot templates
         self.records: dict[str, Record] = {}
 
     def _params(self) -> dict[str, Any]:

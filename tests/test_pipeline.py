@@ -114,7 +114,8 @@ def test_noop_repro_runs_nothing(reproduced: Path) -> None:
 def test_experiment_reruns_exactly_train_evaluate_bless_export_report(workspace: Path) -> None:
     result = run(["dvc", "exp", "run", "--set-param", "train.epochs=1"], workspace)
     assert stages_run(result.stdout) == ["train", "evaluate", "bless", "export", "report"]
-    assert json.loads((workspace / "metrics/train/metrics.json").read_text())["step"] == 1
+    curve = (workspace / "metrics/train/plots/metrics/train/loss.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in curve] == ["step", "1"], "one epoch, as set"
     header = run(["dvc", "exp", "show", "--csv"], workspace).stdout.splitlines()[0].split(",")
     assert header[:7] == ["Experiment", "rev", "typ", "Created", "parent", "accuracy", "loss"], header
 
