@@ -59,8 +59,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 7, 1, 2, 3], help="train.seed values")
     args = parser.parse_args()
     p = load_params(args.params)
-    tf.config.threading.set_intra_op_parallelism_threads(p.train.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(p.train.threads)
+    tf.config.threading.set_intra_op_parallelism_threads(p.train.thread_count)
+    tf.config.threading.set_inter_op_parallelism_threads(p.train.thread_count)
     labels = load_split(args.data, "test")[1].astype(np.int64)
     classes = read_labels(args.data / LABELS_FILE)
     runs = {

@@ -14,7 +14,7 @@ What runs, per round:
 - the reference: `benchmarks/seed_reference.py` at `--epochs` (10) and `--exp-epochs` (5),
   each a fresh process timed from outside (whole wall time) and reporting its `fit` time;
 - the pipeline: a fresh copy of the project (what a clone has, with the working tree's
-  changes) with `data.source` = DIR: `dvc repro` from the raw files to the export,
+  changes) with `data.source` = DIR: `dvc repro` from the raw files to the report,
   then no-op `dvc repro`s alternating with those of a trivial two-stage DVC pipeline,
   then `dvc exp run --set-param train.epochs=<exp-epochs>`;
 - the stages one by one (`python -m stages.<stage>`) in another copy, each process timed

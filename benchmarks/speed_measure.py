@@ -22,8 +22,8 @@ REFERENCE = ROOT / "benchmarks" / "seed_reference.py"
 TRAIN_LINE = re.compile(r"train: (\w+) (\d+) epochs in ([0-9.]+) s")
 EPOCH_LINE = re.compile(r"^epoch (\d+): ")
 STAGE_START = re.compile(r"^Running stage '(\w+)'")
-STAGE_DONE = re.compile(r"^(download|prepare|train|evaluate|bless|export): ")
-STAGES = ("download", "prepare", "train", "evaluate", "bless", "export")
+STAGE_DONE = re.compile(r"^(download|prepare|train|evaluate|bless|export|plots_template|report): ")
+STAGES = ("download", "prepare", "train", "evaluate", "bless", "export", "plots_template", "report")
 TRAIN_VARIANTS = {"deterministic": "params-deterministic.yaml", "nondeterministic": "params-nondeterministic.yaml"}
 
 

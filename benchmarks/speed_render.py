@@ -71,7 +71,7 @@ def header(info: dict[str, Any], settings: Settings) -> list[str]:
         "",
         "Each cell: median (min–max) over rounds. Ratios are ours/reference computed within each round, then the median.",
         "The reference is `benchmarks/seed_reference.py`: the quickstart's code with its default TensorFlow threading (all cores);"
-        " our `train` stage uses `train.threads: 1`.",
+        " our `train` stage uses `train.threads: auto`, one thread for the MLP.",
         "",
     ]
 
@@ -139,7 +139,7 @@ def goal_rows(s: dict[str, Any], settings: Settings) -> list[str]:
     rows += [
         ratio_row(
             2,
-            f"whole pipeline: `dvc repro` from the raw IDX files to the export ({E} epochs) vs the reference's whole run",
+            f"whole pipeline: `dvc repro` from the raw IDX files to the report ({E} epochs) vs the reference's whole run",
             pipeline["ours_s"],
             pipeline["reference_s"],
             pipeline["ratio"],
@@ -225,7 +225,7 @@ def detail_sections(info: dict[str, Any], s: dict[str, Any]) -> list[str]:
     lines += ["", "## Every stage as its own process (wall time, s)", "", "| stage | wall |", "|---|---|"]
     lines += [f"| {name} | {spread(values, ' s', 1)} |" for name, values in s["stage_walls"].items()]
     lines.append(
-        f"| for scale: a fresh `python -c 'import tensorflow'` (train, evaluate and export each pay it) "
+        f"| for scale: a fresh `python -c 'import tensorflow'` (train and export each pay it; evaluate runs in NumPy) "
         f"| {spread(s['tensorflow_import_s'], ' s', 1)} |"
     )
     lines += [

@@ -173,12 +173,7 @@ def second_epoch_s(item: dict[str, Any]) -> float:
 def breakdown(rounds: list[dict[str, Any]], key: str) -> dict[str, list[float]]:
     """Where a `dvc repro` or `dvc exp run` spent its time; stages it did not run (the experiment's download) are left out."""
     rows = {"dvc before the first stage": numbers(rounds, key, "breakdown", "dvc_before_first_stage_s")}
-    ran = [
-        stage
-        for stage in ("download", "prepare", "train", "evaluate", "bless", "export")
-        if stage in figure(rounds[0], key, "breakdown", "stages")
-    ]
-    for stage in ran:
+    for stage in figure(rounds[0], key, "breakdown", "stages"):  # in the order they ran
         rows[f"{stage}: its process, up to its last line"] = numbers(
             rounds, key, "breakdown", "stages", stage, "process_s"
         )

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 import click
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, WithJsonSchema
 from pydantic_core import ErrorDetails, PydanticCustomError
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.constructor import SafeConstructor
 
 from mnist_pipeline.data.datasets import DATASETS
 from mnist_pipeline.errors import ParamsError, report_errors
-from mnist_pipeline.model.architectures import ARCHITECTURES, summary
+from mnist_pipeline.model.architectures import ARCHITECTURES, AUTO_THREADS, summary
 
 DEFAULT_PATH = "params.yaml"
 SEED_MAX = 2**32 - 1
@@ -56,6 +56,23 @@ def _a_folder(source: str) -> str:
             "not_allowed", "expected a folder, not a URL: put the URL prefix in a <dataset>.txt file in a folder"
         )
     return source
+
+
+MAX_THREADS = 1024
+
+
+def _threads(value: Any) -> int | str:
+    """`auto` or a thread count; `true` is not a count."""
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_THREADS):
+        return value
+    raise PydanticCustomError("not_allowed", f"expected auto or an integer in [0, {MAX_THREADS}]")
+
+
+Threads = Annotated[
+    int | Literal["auto"],
+    PlainValidator(_threads),
+    WithJsonSchema({"anyOf": [{"const": "auto"}, {"type": "integer", "minimum": 0, "maximum": MAX_THREADS}]}),
+]
 
 
 def _no_repeats(values: list[str]) -> list[str]:
@@ -88,8 +105,15 @@ class TrainParams(_Group):
     learning_rate: float = Field(gt=0.0, le=10.0, description="Adam's learning rate")
     seed: int = Field(ge=0, le=SEED_MAX, description="weights initialisation, dropout and shuffling")
     strategy: Strategy = Field(description="tf.distribute strategy")
-    threads: int = Field(ge=0, le=1024, description="TensorFlow intra-op threads; 0 = all cores")
+    threads: Threads = Field(
+        description="TensorFlow intra-op threads; 0 = all cores; auto = 1 for mlp, all cores for cnn"
+    )
     deterministic: bool = Field(description="bit-for-bit identical results on the same CPU")
+
+    @property
+    def thread_count(self) -> int:
+        """The threads to use: `threads`, or for `auto` the fastest for `model` (0 = all cores)."""
+        return AUTO_THREADS[self.model] if self.threads == "auto" else int(self.threads)  # the registry's choice
 
 
 class EvaluateParams(_Group):

@@ -33,7 +33,7 @@ from mnist_pipeline.export.model_card import model_card
 from mnist_pipeline.export.record import EXPORTS_FILE, GATE, exports_of, headline
 from mnist_pipeline.export.verify import check_judged, verify_exports
 from mnist_pipeline.model.architectures import load_model, predict_logits
-from mnist_pipeline.model.quiet_tensorflow import exit_now
+from mnist_pipeline.process_exit import exit_now
 
 
 @click.command(help=__doc__)

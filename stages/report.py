@@ -16,6 +16,7 @@ import click
 from mnist_pipeline import paths
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.evaluation.report import write_report
+from mnist_pipeline.process_exit import exit_now
 
 
 @click.command(help=__doc__)
@@ -27,6 +28,7 @@ from mnist_pipeline.evaluation.report import write_report
 def main(model_card: str, out: str) -> None:
     report = write_report(Path.cwd(), Path(model_card), Path(out))
     click.echo(f"report: {report}")
+    exit_now()
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ from mnist_pipeline.data.prepared import load_split
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.model.architectures import build_model, save_model
 from mnist_pipeline.model.history import log_epoch, training_log
-from mnist_pipeline.model.quiet_tensorflow import exit_now
 from mnist_pipeline.model.training import Trainer, configure_runtime, fit, is_chief, make_strategy
+from mnist_pipeline.process_exit import exit_now
 
 
 @click.command(help=__doc__)
@@ -38,7 +38,7 @@ from mnist_pipeline.model.training import Trainer, configure_runtime, fit, is_ch
 @report_errors
 def main(params_path: str, data_dir: str, model_path: str, live_dir: str, progress: bool) -> None:
     p = params_module.load_params(params_path).train
-    configure_runtime(p.threads, p.deterministic, p.seed)
+    configure_runtime(p.thread_count, p.deterministic, p.seed)
     folder = Path(data_dir)
     names = read_labels(folder / LABELS_FILE)
     train, val = load_split(folder, "train"), load_split(folder, "val")

@@ -89,6 +89,16 @@ def test_real_params_load_into_typed_groups(real: dict[str, Any]) -> None:
     assert isinstance(params.train.deterministic, bool)
 
 
+@pytest.mark.parametrize(
+    ("model", "threads", "count"), [("mlp", "auto", 1), ("cnn", "auto", 0), ("mlp", 0, 0), ("cnn", 3, 3)]
+)
+def test_threads_auto_is_one_for_the_mlp_and_every_core_for_the_cnn(
+    real: dict[str, Any], model: str, threads: int | str, count: int
+) -> None:
+    params = parse_params(patched(real, {"train.model": model, "train.threads": threads}))
+    assert params.train.threads == threads and params.train.thread_count == count
+
+
 def test_parse_params_accepts_the_parsed_document(real: dict[str, Any]) -> None:
     assert parse_params(copy.deepcopy(real)) == load_params(REAL_PARAMS)
 
@@ -155,7 +165,10 @@ BAD_VALUES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("zero-val-size", {"data.val_size": 0}, ["data.val_size = 0", "(0.0, 0.5]"]),
     ("negative-seed", {"data.seed": -1}, ["data.seed = -1", "[0, 4294967295]"]),
     ("seed-over-32-bits", {"train.seed": 2**32}, ["train.seed = 4294967296", "[0, 4294967295]"]),
-    ("negative-threads", {"train.threads": -1}, ["train.threads = -1", "[0, 1024]"]),
+    ("negative-threads", {"train.threads": -1}, ["train.threads = -1", "auto or an integer in [0, 1024]"]),
+    ("many-threads", {"train.threads": 1025}, ["train.threads = 1025", "auto or an integer in [0, 1024]"]),
+    ("threads-typo", {"train.threads": "Auto"}, ["train.threads = 'Auto'", "auto or an integer in [0, 1024]"]),
+    ("threads-bool", {"train.threads": True}, ["train.threads = true", "auto or an integer in [0, 1024]"]),
     ("accuracy-over-one", {"bless.min_accuracy": 1.5}, ["bless.min_accuracy = 1.5", "[0.0, 1.0]"]),
     ("zero-gallery", {"evaluate.gallery_size": 0}, ["evaluate.gallery_size = 0", "[1, 400]"]),
     ("zero-samples", {"export.representative_samples": 0}, ["export.representative_samples = 0", "[1, 100000]"]),

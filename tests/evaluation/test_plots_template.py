@@ -12,6 +12,8 @@ from dvc_render.vega_templates import TEMPLATES
 from mnist_pipeline.evaluation.plots_template import (
     VEGA_LITE_MAJOR,
     check_inlinable,
+    is_current,
+    library_versions,
     offline_plots_template,
     page_template,
     vega_lite_version,
@@ -51,6 +53,21 @@ def test_template_inlines_the_libraries_and_keeps_dvcs_placeholders(template: st
     assert re.findall(r"<script[^>]*>", template) == ["<script>"], "one inline script, nothing loaded by src"
     assert "window.vegaEmbed=" in template and "window.vega=" in template and "window.vegaLite=" in template
     assert not re.search(r"https?://cdn", template)
+
+
+def test_a_current_page_is_kept_and_a_stale_one_rebuilt(template: str) -> None:
+    _, versions = library_versions()
+    assert is_current(template, versions)
+    assert offline_plots_template(template) is template, "the same libraries and page code: not bundled again"
+    stale = {
+        "other libraries": template.replace(versions, "Vega 1, Vega-Lite 1, Vega-Embed 1 from vl-convert-python 0.1"),
+        "other page code": template.replace("border-spacing: 15px", "border-spacing: 16px"),
+        "cut short": template[: len(template) // 2],
+        "a script that breaks the page": template.replace("window.vega=", "'</script>';window.vega="),
+    }
+    for why, page in stale.items():
+        assert not is_current(page, versions), why
+    assert offline_plots_template(stale["other page code"]) == template
 
 
 def linear_page(folder: Path, template: str | None) -> Path:

@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 
 from mnist_pipeline.export import build as serving
+from mnist_pipeline.export.build import build_exports, convert_tflite, representative
+from mnist_pipeline.export.layout import SAVED_MODEL
+from mnist_pipeline.params import TFLITE_FLAVOURS, ExportParams
 from mnist_pipeline.serving.litert import TFLiteClassifier
 from tests.support.project import ROOT, tree_digests
 from tests.support.serving_fixtures import NUM_CLASSES, TinySetup, export_dir, tiny_setup  # noqa: F401 - fixtures
@@ -171,3 +174,18 @@ def test_models_with_dropout_and_batch_norm_convert_in_every_flavour() -> None:
     for flavour in serving.TFLITE_FLAVOURS:
         probabilities = TFLiteClassifier(serving.convert_tflite(model, flavour, pixels[:20])).predict(pixels)
         np.testing.assert_allclose(probabilities, expected, atol=1e-5 if flavour == "float32" else 0.05)
+
+
+def test_every_flavour_converted_from_the_one_saved_model_is_what_converting_it_alone_gives(
+    tiny_setup: TinySetup,
+    tmp_path: Path,
+) -> None:
+    x_train = tiny_setup.x_train.astype("float32") / 255.0
+    p = ExportParams(tflite=list(TFLITE_FLAVOURS), representative_samples=100, min_agreement=0.999, max_int8_drop=0.005)
+    written = build_exports(tiny_setup.model, x_train, tmp_path, p)
+    assert [exported.filename for exported in written][0] == SAVED_MODEL
+    assert (tmp_path / SAVED_MODEL / "saved_model.pb").is_file()
+    calibration = representative(x_train, p.representative_samples)
+    for exported in written[1:]:
+        alone = convert_tflite(tiny_setup.model, str(exported.flavour), calibration)
+        assert (tmp_path / exported.filename).read_bytes() == alone, exported.name
