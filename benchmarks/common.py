@@ -20,10 +20,9 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from tests.support.project import ROOT, environment
+
 GIB = 1024**3
-GIT_IDENTITY = {"NAME": "benchmarks", "EMAIL": "benchmarks@example.invalid"}  # the copies' commits
 
 
 class MissingFigure(LookupError):
@@ -39,18 +38,6 @@ class Proc:
     stdout: str
     stderr: str
     lines: list[tuple[float, str]] = field(default_factory=list)  # (seconds since start, stdout line)
-
-
-def environment() -> dict[str, str]:
-    """The virtualenv first on PATH (dvc runs `python -m stages...`), no analytics, a git identity, no cluster."""
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        **{f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER") for what, value in GIT_IDENTITY.items()},
-    }
-    env.pop("TF_CONFIG", None)
-    return env
 
 
 def run(args: list[str], cwd: Path, check: bool = True) -> Proc:

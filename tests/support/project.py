@@ -60,11 +60,11 @@ def write_dataset(folder: Path, train: int = 1200, test: int = 300, names: list[
     return folder
 
 
-GIT_IDENTITY = {"NAME": "pipeline tests", "EMAIL": "tests@example.invalid"}
+GIT_IDENTITY = {"NAME": "pipeline tests", "EMAIL": "tests@example.invalid"}  # the copies' commits
 
 
-def run(args: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    """Run a command with the project's virtualenv first on PATH (dvc runs `python -m stages...`)."""
+def environment() -> dict[str, str]:
+    """The virtualenv first on PATH (dvc runs `python -m stages...`), no analytics, a git identity, no cluster."""
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
@@ -72,7 +72,12 @@ def run(args: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.
         **{f"GIT_{who}_{what}": value for who in ("AUTHOR", "COMMITTER") for what, value in GIT_IDENTITY.items()},
     }
     env.pop("TF_CONFIG", None)
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    return env
+
+
+def run(args: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command with the project's virtualenv first on PATH (dvc runs `python -m stages...`)."""
+    result = subprocess.run(args, cwd=cwd, env=environment(), capture_output=True, text=True, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
