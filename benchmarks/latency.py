@@ -39,12 +39,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import BIN, ROOT, copy_project, detect_dataset, log, machine, run, without_local_paths
+from benchmarks.common import ROOT, copy_project, detect_dataset, log, machine, run, without_local_paths
 from benchmarks.latency_measure import Settings, all_runtimes, cold_starts, load_test_pixels, measure
 from benchmarks.latency_render import markdown
 from benchmarks.latency_summary import cold_summary, summarize
 from mnist_pipeline.artifacts import write_text
 from mnist_pipeline.data.pixels import to_pixels
+from tests.support.project import BIN
 
 
 def parse_args() -> argparse.Namespace:

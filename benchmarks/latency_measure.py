@@ -14,9 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import BIN, ROOT, run_small
+from benchmarks.common import ROOT, run_small
 from mnist_pipeline.data.pixels import to_pixels
 from mnist_pipeline.serving.litert import PIXELS, PROBABILITIES, SIGNATURE, TFLiteClassifier
+from tests.support.project import BIN
 
 BATCH = 1024
 FLAVOUR_ORDER = {"model_float32": 0, "model_dynamic": 1, "model_int8": 2}

@@ -41,10 +41,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import BIN, ROOT, code_version, detect_dataset, log, machine, rss_floor_kib, without_local_paths
+from benchmarks.common import ROOT, code_version, detect_dataset, log, machine, rss_floor_kib, without_local_paths
 from benchmarks.speed_measure import Settings, make_workspace, one_round
 from benchmarks.speed_render import GOALS, markdown
 from benchmarks.speed_summary import summarize
+from tests.support.project import BIN
 
 
 def parse_args() -> argparse.Namespace:

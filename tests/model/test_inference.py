@@ -15,8 +15,8 @@ from mnist_pipeline.model.architectures import ARCHITECTURES, build_model, predi
 from mnist_pipeline.model.inference import load_numpy_model, weight_keys
 from mnist_pipeline.model.inference import predict_logits as numpy_logits
 from mnist_pipeline.model.quiet_tensorflow import keras
-from mnist_pipeline.params import TrainParams
 from tests.support.project import ROOT, synthetic_digits
+from tests.support.training import train_params
 
 NAMES = tuple(f"bar{i}" for i in range(10))
 
@@ -24,18 +24,7 @@ NAMES = tuple(f"bar{i}" for i in range(10))
 def saved_model(tmp_path: Path, architecture: str) -> Path:
     """A model of `architecture` with seeded random weights, biases included (Keras starts them at zero)."""
     keras.utils.set_random_seed(3)
-    p = TrainParams(
-        model=architecture,  # type: ignore[arg-type]
-        hidden_units=32,
-        dropout=0.5,
-        batch_size=32,
-        epochs=1,
-        learning_rate=1e-3,
-        seed=3,
-        strategy="default",
-        threads=1,
-        deterministic=True,
-    )
+    p = train_params(model=architecture, dropout=0.5, seed=3, threads=1)
     model = build_model(p, (28, 28), len(NAMES))
     rng = np.random.default_rng(3)
     model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
