@@ -43,3 +43,24 @@ def test_every_library_module_is_named_in_a_layout_section() -> None:
     listed = {name for page in pages for name in re.findall(r"[`/]([\w.]+\.py)`", layout_section(page))}
     missing = [str(path.relative_to(ROOT)) for path in library_modules() if path.name not in listed]
     assert not missing, f"modules missing from the Layout sections of README.md and docs/: {missing}"
+
+
+def shared_names(paths: list[Path]) -> list[str]:
+    """File names that more than one of `paths` has."""
+    names = [path.name for path in paths]
+    return sorted({name for name in names if names.count(name) > 1})
+
+
+def test_no_two_library_modules_share_a_name() -> None:
+    assert shared_names(library_modules()) == []
+    assert shared_names([LIBRARY / "export" / "report.py", LIBRARY / "evaluation" / "report.py"]) == ["report.py"]
+
+
+def test_tests_share_helpers_through_the_support_package_not_each_other() -> None:
+    """No test module imports another test module: what two tests share lives in tests/support/."""
+    test_import = re.compile(r"^\s*(?:from|import) tests\.(?:\w+\.)*test_\w+", re.MULTILINE)
+    importing = [
+        str(path.relative_to(ROOT)) for path in (ROOT / "tests").rglob("*.py") if test_import.search(path.read_text())
+    ]
+    assert importing == []
+    assert test_import.search("from tests.evaluation.test_blessing import labels_for\n")
