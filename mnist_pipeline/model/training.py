@@ -11,6 +11,8 @@ Semantics match `fit(batch_size=B, epochs=E, shuffle=True)`: every epoch visits 
 permutation of the training set in batches of B (the last one smaller), one Adam step
 per batch on the mean loss of the *global* batch. Each replica takes its slice of the
 global batch, so the result does not depend on how many replicas share the work.
+Adam is Keras' Adam (same defaults, same update), applied by TensorFlow's fused kernel:
+Keras 3 updates each variable with about ten small ops, a quarter of a step's time here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from tqdm import tqdm
@@ -77,6 +80,44 @@ def _sum_variable() -> tf.Variable:
     )
 
 
+class FusedAdam:
+    """Keras' Adam (beta 0.9 and 0.999, epsilon 1e-7, the bias-corrected step size) as one fused kernel per variable.
+
+    Call `apply` inside `strategy.run`: gradients are summed over replicas first (the loss is
+    already divided by the global batch), then every replica updates its own copy alike.
+    """
+
+    BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7
+
+    def __init__(self, variables: list, learning_rate: float) -> None:
+        self.variables = [getattr(variable, "value", variable) for variable in variables]  # Keras 3 wraps tf.Variable
+        self.learning_rate = learning_rate
+        self.moments = [(self._zeros(v), self._zeros(v)) for v in self.variables]
+        self.iterations = tf.Variable(0.0, trainable=False)
+
+    @staticmethod
+    def _zeros(variable: tf.Variable) -> tf.Variable:
+        return tf.Variable(tf.zeros(variable.shape, variable.dtype), trainable=False)
+
+    def apply(self, grads: list[tf.Tensor]) -> None:
+        grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        tf.raw_ops.AssignAddVariableOp(resource=self.iterations.handle, value=1.0)
+        step = tf.raw_ops.ReadVariableOp(resource=self.iterations.handle, dtype=tf.float32)
+        for variable, (m, v), grad in zip(self.variables, self.moments, grads, strict=True):
+            tf.raw_ops.ResourceApplyAdam(
+                var=variable.handle,
+                m=m.handle,
+                v=v.handle,
+                beta1_power=tf.pow(self.BETA_1, step),
+                beta2_power=tf.pow(self.BETA_2, step),
+                lr=self.learning_rate,
+                beta1=self.BETA_1,
+                beta2=self.BETA_2,
+                epsilon=self.EPSILON,
+                grad=grad,
+            )
+
+
 class Trainer:
     """Owns the optimizer, the compiled step loop and the epoch bookkeeping for one model."""
 
@@ -86,15 +127,15 @@ class Trainer:
         self.batch_size = batch_size
         self.loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
         with strategy.scope():
-            self.optimizer = keras.optimizers.Adam(learning_rate)
-            self.optimizer.build(model.trainable_variables)
+            self.optimizer = FusedAdam(model.trainable_variables, learning_rate)
             self.loss_sum = _sum_variable()
             self.correct = _sum_variable()
-        images = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-        labels = tf.TensorSpec([None], tf.int32)
-        # Traced once each, for any batch or slice size: tracing a Keras step costs ~0.7 s.
-        self._batch_step = tf.function(self._distributed_step, input_signature=[images, labels])
-        self._run_steps = tf.function(self._steps, input_signature=[images, labels, tf.TensorSpec([None], tf.int64)])
+        self._signature = [
+            tf.TensorSpec([None, *model.input_shape[1:]], tf.float32),
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], tf.int64),
+        ]
+        self._loops: dict[int, Callable] = {}
         self._forward = compiled_forward(model)
 
     def _step(self, x: tf.Tensor, y: tf.Tensor) -> None:
@@ -108,26 +149,22 @@ class Trainer:
             logits = self.model(x, training=True)
             per_example = self.loss_fn(y, logits)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_size)
-        grads = tape.gradient(loss, self.model.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        self.optimizer.apply(tape.gradient(loss, self.model.trainable_variables))
         self.loss_sum.assign_add(tf.reduce_sum(per_example))
         hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), y)
         self.correct.assign_add(tf.reduce_sum(tf.cast(hits, tf.float32)))
 
-    def _distributed_step(self, x: tf.Tensor, y: tf.Tensor) -> None:
-        self.strategy.run(self._step, args=(x, y))
-
-    def _steps(self, x: tf.Tensor, y: tf.Tensor, order: tf.Tensor) -> None:
-        """Full batches of `order`, all in one compiled loop.
+    def _steps(self, x: tf.Tensor, y: tf.Tensor, order: tf.Tensor, batch: int) -> None:
+        """The batches of `batch` images in `order`, all in one compiled loop.
 
         The slice is gathered once (per step costs more than the step) and only a slice
         at a time, to bound memory.
         """
-        steps = tf.shape(order)[0] // self.batch_size
-        xs = tf.reshape(tf.gather(x, order), tf.concat([[steps, self.batch_size], tf.shape(x)[1:]], 0))
-        ys = tf.reshape(tf.gather(y, order), (steps, self.batch_size))
+        steps = tf.shape(order)[0] // batch
+        xs = tf.reshape(tf.gather(x, order), tf.concat([[steps, batch], tf.shape(x)[1:]], 0))
+        ys = tf.reshape(tf.gather(y, order), (steps, batch))
         for i in tf.range(steps):
-            self._batch_step(xs[i], ys[i])
+            self.strategy.run(self._step, args=(xs[i], ys[i]))
 
     def _reset_sums(self) -> None:
         for accumulator in (self.loss_sum, self.correct):
@@ -141,14 +178,23 @@ class Trainer:
         chunk = max(1, -(-steps // PROGRESS_UPDATES_PER_EPOCH))
         for start in range(0, steps, chunk):
             stop = min(steps, start + chunk)
-            self._run_steps(x, y, tf.constant(order[start * self.batch_size : stop * self.batch_size], tf.int64))
+            self._run(x, y, order[start * self.batch_size : stop * self.batch_size], self.batch_size)
             bar.update(stop - start)
-        rest = tf.constant(order[steps * self.batch_size :], tf.int64)
-        if len(rest):  # the short last batch, as fit has it; same compiled step
-            self._batch_step(tf.gather(x, rest), tf.gather(y, rest))
+        rest = order[steps * self.batch_size :]
+        if len(rest):  # the short last batch, as fit has it
+            self._run(x, y, rest, len(rest))
             bar.update(1)
         count = float(len(order))
         return float(self.loss_sum.read_value()) / count, float(self.correct.read_value()) / count
+
+    def _run(self, x: tf.Tensor, y: tf.Tensor, order: np.ndarray, batch: int) -> None:
+        """Compiled once per batch size, for any length of `order` (the batch size stays static: 8 % faster steps).
+
+        An epoch has two: `batch_size` and its short last batch. Tracing a Keras step costs ~0.4 s.
+        """
+        if batch not in self._loops:
+            self._loops[batch] = tf.function(partial(self._steps, batch=batch), input_signature=self._signature)
+        self._loops[batch](x, y, tf.constant(order, tf.int64))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """Mean loss and accuracy without dropout."""
