@@ -10,7 +10,7 @@ by LiteRT two ways (its bare `serving_default` signature runner, and
 `mnist_pipeline.serving.litert.TFLiteClassifier`, which export's verification and
 `predict` run), the SavedModel's `serving_default` signature (`tf.saved_model.load`),
 and the Keras model called directly (`model(x)`) and through `model.predict`. Inputs are
-uint8 pixels `round(x_test * 255)`; the Keras model gets them as float32 / 255 (done
+the uint8 pixels of x_test.npy; the Keras model gets them as float32 / 255 (done
 inside the timed call: a client has to do it), and returns logits where the exports
 return probabilities. Plus the cold start of `predict <one PNG>`: the wall time of a
 fresh process, median of `--cold` runs, alternating with a fresh process that classifies
@@ -44,7 +44,6 @@ from benchmarks.latency_measure import Settings, all_runtimes, cold_starts, load
 from benchmarks.latency_render import markdown
 from benchmarks.latency_summary import cold_summary, summarize
 from mnist_pipeline.artifacts import write_text
-from mnist_pipeline.data.pixels import to_pixels
 from tests.support.project import BIN
 
 
@@ -117,7 +116,7 @@ def main() -> None:
                 " (see its model_card.md)" if (export / "model_card.md").is_file() else ""
             )
         log("cold starts")
-        first_image = to_pixels(np.load(data / "x_test.npy", mmap_mode="r")[0])
+        first_image = np.load(data / "x_test.npy", mmap_mode="r")[0]
         cold = cold_summary(cold_starts(export, first_image, settings.cold, scratch))
         pixels, labels = load_test_pixels(data)
         log("loading the runtimes")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import ROOT, run_small
-from mnist_pipeline.data.pixels import to_pixels
+from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.serving.litert import PIXELS, PROBABILITIES, SIGNATURE, TFLiteClassifier
 from tests.support.project import BIN
 
@@ -44,9 +44,7 @@ class Settings:
 
 def load_test_pixels(data: Path) -> tuple[np.ndarray, np.ndarray]:
     """The test split as a client sends it: uint8 pixels, and the labels."""
-    x_test = np.load(data / "x_test.npy")
-    y_test = np.load(data / "y_test.npy")
-    return to_pixels(x_test), y_test
+    return np.load(data / "x_test.npy"), np.load(data / "y_test.npy")
 
 
 # --------------------------------------------------------------------------- runtimes
@@ -97,10 +95,10 @@ def keras_runtimes(path: Path) -> list[Runtime]:
     model = load_model(path)
 
     def direct(pixels: np.ndarray) -> np.ndarray:
-        return model(pixels.astype(np.float32) / np.float32(255.0), training=False).numpy()
+        return model(to_floats(pixels), training=False).numpy()
 
     def predict(pixels: np.ndarray) -> np.ndarray:
-        return model.predict(pixels.astype(np.float32) / np.float32(255.0), batch_size=BATCH, verbose=0)
+        return model.predict(to_floats(pixels), batch_size=BATCH, verbose=0)
 
     return [Runtime("Keras `model(x)`", direct, direct), Runtime("Keras `model.predict(x)`", predict, predict)]
 

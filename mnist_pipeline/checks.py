@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # TensorFlow is imported only by the checks that need it
 
 
 def check_prepared(folder: Path, raw_folder: Path, dataset: str) -> list[str]:
-    """Dtypes, shapes, value ranges and counts of the prepared splits, no leak between them, and a
+    """Dtypes, shapes, label ranges and counts of the prepared splits, no leak between them, and a
     manifest that names the raw files they came from.
     """
     problems = []
@@ -50,12 +50,10 @@ def check_prepared(folder: Path, raw_folder: Path, dataset: str) -> list[str]:
     shape = splits["train"][0].shape[1:]
     for split, (x, y) in splits.items():
         where = folder / f"x_{split}.npy"
-        if x.dtype != np.float32 or y.dtype != np.int32:
-            problems.append(f"{where}: dtypes {x.dtype}/{y.dtype}, expected float32/int32")
+        if x.dtype != np.uint8 or y.dtype != np.int32:
+            problems.append(f"{where}: dtypes {x.dtype}/{y.dtype}, expected uint8/int32")
         if x.shape[1:] != shape or len(x) != len(y):
             problems.append(f"{where}: images {x.shape} and labels {y.shape} do not match the train split {shape}")
-        if len(x) and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
-            problems.append(f"{where}: pixels outside [0, 1]")
         if len(y) and (y.min() < 0 or y.max() >= len(names)):
             problems.append(f"{folder / f'y_{split}.npy'}: labels outside 0-{len(names) - 1}")
         if len(y) != counts[split]:

@@ -23,7 +23,6 @@ from mnist_pipeline import paths
 from mnist_pipeline.artifacts import atomic_path, load_array, read_json, write_json, write_text
 from mnist_pipeline.data.datasets import LABELS_FILE
 from mnist_pipeline.data.labels import read_labels, write_labels
-from mnist_pipeline.data.pixels import to_pixels
 from mnist_pipeline.data.prepared import MANIFEST_FILE, load_split
 from mnist_pipeline.errors import report_errors
 from mnist_pipeline.evaluation.metrics import confusion_matrix
@@ -66,7 +65,7 @@ def main(
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         exports = build_exports(model, load_array(folder / "x_train.npy", mmap=True), tmp, p.export)
-        report = verify_exports(exports, tmp, to_pixels(x_test), y_test, reference, p.export)
+        report = verify_exports(exports, tmp, x_test, y_test, reference, p.export)
         report[GATE] = verdict
         write_labels(tmp / LABELS_FILE, names)
         write_json(tmp / EXPORTS_FILE, report)

@@ -1,7 +1,7 @@
-"""Stage 2, prepare: decode the raw IDX files, scale pixels to [0, 1] and hold out a validation split.
+"""Stage 2, prepare: decode the raw IDX files and hold out a validation split (pixels stay uint8).
 
 Reads params `data` (`dataset`, `val_size`, `seed`) and data/raw/<dataset>/; writes
-data/prepared/ (x_/y_ train, val and test .npy, labels.txt, and manifest.json: split
+data/prepared/ (x_/y_ train, val and test .npy: uint8 pixels, int32 labels; labels.txt; manifest.json: split
 sizes, class balance, pixel statistics and the raw files' content hashes).
 The validation split is carved out of the *training* set (stratified, seeded), so the
 test split stays unseen until evaluate. Deliberately free of TensorFlow: this stage

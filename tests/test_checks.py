@@ -22,7 +22,6 @@ from mnist_pipeline.checks import check_blessing, check_export, check_metrics, c
 from mnist_pipeline.data.datasets import FILES, LABELS_FILE
 from mnist_pipeline.data.idx import write_idx_gz
 from mnist_pipeline.data.labels import write_labels
-from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.data.prepared import MANIFEST_FILE
 from mnist_pipeline.data.raw import Split
 from mnist_pipeline.evaluation.blessing import Evaluation, decide
@@ -81,7 +80,7 @@ def write_data(root: Path, train: Split, test: Split, names: Sequence[str], leak
         "test": (copy_train_image_into_test(test.images, train.images) if leak else test.images, test.labels),
     }
     for split, (images, labels) in splits.items():
-        save_array(root / PREPARED / f"x_{split}.npy", to_floats(images))
+        save_array(root / PREPARED / f"x_{split}.npy", images)
         save_array(root / PREPARED / f"y_{split}.npy", labels.astype(np.int32))
     write_labels(root / PREPARED / LABELS_FILE, names)
     counts = {split: len(labels) for split, (_, labels) in splits.items()}

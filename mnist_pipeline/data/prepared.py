@@ -1,4 +1,4 @@
-"""The prepared folder (x_/y_<split>.npy, labels.txt, manifest.json): written, read back, and summarised."""
+"""The prepared folder (x_/y_<split>.npy: uint8 pixels and int32 labels; labels.txt, manifest.json): written, read back, and summarised."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ MANIFEST_FILE = "manifest.json"
 def summarize(
     splits: dict[str, tuple[np.ndarray, np.ndarray]], names: tuple[str, ...], dataset: str, hashes: dict[str, str]
 ) -> dict:
-    """The manifest: sizes, class balance and pixel statistics per split, and the raw files' hashes."""
+    """The manifest: sizes, class balance and pixel statistics per split, and the raw files' hashes.
+
+    The pixel statistics are on the model's scale, [0, 1]: what a normalisation layer would use."""
     x_train = splits["train"][0]
     return {
         "dataset": dataset,
@@ -30,8 +32,8 @@ def summarize(
             split: {name: int(n) for name, n in zip(names, np.bincount(y, minlength=len(names)))}
             for split, (_, y) in splits.items()
         },
-        "pixel_mean": round(float(x_train.mean(dtype=np.float64)), 6),
-        "pixel_std": round(float(x_train.std(dtype=np.float64)), 6),
+        "pixel_mean": round(float(x_train.mean(dtype=np.float64)) / 255, 6),
+        "pixel_std": round(float(x_train.std(dtype=np.float64)) / 255, 6),
         "sha256": hashes,
     }
 

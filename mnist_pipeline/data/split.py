@@ -1,4 +1,4 @@
-"""The prepared splits: a stratified, seeded validation split out of the training set, pixels scaled to [0, 1].
+"""The prepared splits: a stratified, seeded validation split out of the training set, pixels kept as uint8.
 
 The validation split is carved out of the *training* set, so the test split stays
 unseen until evaluate.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.data.raw import Split
 from mnist_pipeline.errors import DataError
 
@@ -34,7 +33,7 @@ def make_splits(raw: dict[str, Split], val_size: float, seed: int) -> dict[str, 
         )
     train = raw["train"]
     return {
-        "train": (to_floats(train.images[train_idx]), train.labels[train_idx].astype(np.int32)),
-        "val": (to_floats(train.images[val_idx]), train.labels[val_idx].astype(np.int32)),
-        "test": (to_floats(raw["test"].images), raw["test"].labels.astype(np.int32)),
+        "train": (train.images[train_idx], train.labels[train_idx].astype(np.int32)),
+        "val": (train.images[val_idx], train.labels[val_idx].astype(np.int32)),
+        "test": (raw["test"].images, raw["test"].labels.astype(np.int32)),
     }

@@ -16,8 +16,6 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from mnist_pipeline.data.pixels import to_pixels
-
 SCALE = 3
 PADDING = 8
 CAPTION_SIZE = 13
@@ -137,7 +135,7 @@ def gallery_png(
     else:
         title = f"The {len(chosen)} most confident of {mistakes} mistakes ({share})"
     picture = render_gallery(
-        to_pixels(np.asarray(images)[chosen]),
+        np.asarray(images)[chosen],
         [names[i] for i in labels[chosen]],
         [names[i] for i in predicted[chosen]],
         probabilities[chosen, predicted[chosen]].tolist(),

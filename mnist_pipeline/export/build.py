@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.artifacts import atomic_path
-from mnist_pipeline.data.pixels import to_pixels
 from mnist_pipeline.export.layout import ExportedModel, exported_models, is_quantised
 from mnist_pipeline.model.quiet_tensorflow import keras, tf
 from mnist_pipeline.native_stderr import native_stderr_silenced
@@ -44,7 +43,7 @@ def serving_function(model: keras.Model) -> tf.types.experimental.PolymorphicFun
 
     @tf.function(input_signature=[spec], autograph=False)
     def serve(pixels: tf.Tensor) -> dict[str, tf.Tensor]:
-        images = tf.cast(pixels, tf.float32) / 255.0
+        images = tf.cast(pixels, tf.float32) / 255.0  # plain ops every TFLite flavour converts
         probabilities = tf.nn.softmax(model(images, training=False), axis=-1)
         return {
             PROBABILITIES: probabilities,
@@ -165,7 +164,7 @@ def _calibration_batches(samples: np.ndarray) -> Iterator[dict[str, np.ndarray]]
 def representative(x_train: np.ndarray, count: int) -> np.ndarray:
     """Evenly spaced training images for int8 calibration: deterministic without another seed."""
     step = max(1, len(x_train) // count)
-    return to_pixels(x_train[::step][:count])
+    return np.array(x_train[::step][:count])
 
 
 def build_exports(model: keras.Model, x_train: np.ndarray, tmp: Path, p: ExportParams) -> list[ExportedModel]:

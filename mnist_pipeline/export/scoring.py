@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.artifacts import load_array
-from mnist_pipeline.data.pixels import to_pixels
 from mnist_pipeline.export.build import predict_exported
 from mnist_pipeline.export.layout import ExportedModel
 from mnist_pipeline.model.architectures import predict_logits
@@ -64,8 +63,8 @@ def draw_sample(folder: Path, model: keras.Model) -> Sample:
     """The sample of the prepared test split in `folder`, with the Keras `model`'s predictions for it."""
     x_test, y_test = load_array(folder / "x_test.npy", mmap=True), load_array(folder / "y_test.npy")
     chosen = sample_indices(len(y_test))
-    images = np.asarray(x_test[chosen])
-    return Sample(to_pixels(images), y_test[chosen], predict_logits(model, images).argmax(axis=-1), len(y_test))
+    pixels = np.asarray(x_test[chosen])
+    return Sample(pixels, y_test[chosen], predict_logits(model, pixels).argmax(axis=-1), len(y_test))
 
 
 def compare(path: Path, measured: dict[str, float], claimed: dict, claims_path: Path, sample: Sample) -> list[str]:

@@ -98,21 +98,38 @@ def build_model(params: TrainParams, input_shape: tuple[int, ...], num_classes: 
     return ARCHITECTURES[params.model](tuple(input_shape), num_classes, params)
 
 
-def compiled_forward(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Inference as one compiled graph for any batch size; build it once and reuse it (tracing costs)."""
+def model_input(pixels: tf.Tensor) -> tf.Tensor:
+    """uint8 pixels as the model's input, inside a graph: the very floats `pixels.to_floats` gives in NumPy.
+
+    The quickstart's own arithmetic, `x / 255.0` in float64 then float32 as Keras casts it: a
+    compiled float32 `cast / 255` is rewritten into a multiplication by 1/255, a rounding away.
+    """
     from mnist_pipeline.model.quiet_tensorflow import tf
 
-    images = tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)
-    return tf.function(lambda batch: model(batch, training=False), input_signature=[images])
+    return tf.cast(tf.cast(pixels, tf.float64) / 255.0, tf.float32)
 
 
-def predict_logits(model: keras.Model, x: np.ndarray, forward: Callable | None = None) -> np.ndarray:
-    """Logits in large batches, without `model.predict`'s per-call set-up cost."""
+def pixel_spec(model: keras.Model) -> tf.TensorSpec:
+    """A batch of any size of the uint8 images `model` takes."""
+    from mnist_pipeline.model.quiet_tensorflow import tf
+
+    return tf.TensorSpec([None, *model.input_shape[1:]], tf.uint8)
+
+
+def compiled_forward(model: keras.Model) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Inference on uint8 pixels as one compiled graph for any batch size; build it once and reuse it (tracing costs)."""
+    from mnist_pipeline.model.quiet_tensorflow import tf
+
+    return tf.function(lambda pixels: model(model_input(pixels), training=False), input_signature=[pixel_spec(model)])
+
+
+def predict_logits(model: keras.Model, pixels: np.ndarray, forward: Callable | None = None) -> np.ndarray:
+    """Logits for uint8 images, in large batches, without `model.predict`'s per-call set-up cost."""
     from mnist_pipeline.model.quiet_tensorflow import tf
 
     forward = forward or compiled_forward(model)
     batch_size = PREDICT_BATCH
-    chunks = [forward(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
+    chunks = [forward(tf.constant(pixels[i : i + batch_size])).numpy() for i in range(0, len(pixels), batch_size)]
     return np.concatenate(chunks) if chunks else np.empty((0, model.output_shape[-1]), np.float32)
 
 

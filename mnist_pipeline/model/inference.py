@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.errors import DataError
 
 Layer = Callable[[np.ndarray], np.ndarray]
@@ -157,7 +158,7 @@ def load_numpy_model(path: str | Path) -> NumpyModel:
     return NumpyModel(config["config"]["name"], tuple(layers))
 
 
-def predict_logits(model: NumpyModel, x: np.ndarray) -> np.ndarray:
-    """Logits in float32 for the images `x`, a batch at a time."""
-    chunks = [model(np.asarray(x[i : i + BATCH], np.float32)) for i in range(0, len(x), BATCH)]
+def predict_logits(model: NumpyModel, pixels: np.ndarray) -> np.ndarray:
+    """Logits in float32 for uint8 images, a batch at a time."""
+    chunks = [model(to_floats(pixels[i : i + BATCH])) for i in range(0, len(pixels), BATCH)]
     return np.concatenate(chunks).astype(np.float32) if chunks else np.empty((0, 0), np.float32)

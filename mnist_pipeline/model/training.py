@@ -26,7 +26,7 @@ from functools import partial
 import numpy as np
 from tqdm import tqdm
 
-from mnist_pipeline.model.architectures import compiled_forward, predict_logits
+from mnist_pipeline.model.architectures import compiled_forward, model_input, pixel_spec, predict_logits
 from mnist_pipeline.model.quiet_tensorflow import keras, tf
 
 PROGRESS_UPDATES_PER_EPOCH = 20
@@ -131,7 +131,7 @@ class Trainer:
             self.loss_sum = _sum_variable()
             self.correct = _sum_variable()
         self._signature = [
-            tf.TensorSpec([None, *model.input_shape[1:]], tf.float32),
+            pixel_spec(model),
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None], tf.int64),
         ]
@@ -157,11 +157,11 @@ class Trainer:
     def _steps(self, x: tf.Tensor, y: tf.Tensor, order: tf.Tensor, batch: int) -> None:
         """The batches of `batch` images in `order`, all in one compiled loop.
 
-        The slice is gathered once (per step costs more than the step) and only a slice
-        at a time, to bound memory.
+        The slice is gathered (and its pixels scaled) once, since per step costs more than the
+        step, and only a slice at a time, to bound memory.
         """
         steps = tf.shape(order)[0] // batch
-        xs = tf.reshape(tf.gather(x, order), tf.concat([[steps, batch], tf.shape(x)[1:]], 0))
+        xs = tf.reshape(model_input(tf.gather(x, order)), tf.concat([[steps, batch], tf.shape(x)[1:]], 0))
         ys = tf.reshape(tf.gather(y, order), (steps, batch))
         for i in tf.range(steps):
             self.strategy.run(self._step, args=(xs[i], ys[i]))
@@ -197,7 +197,7 @@ class Trainer:
         self._loops[batch](x, y, tf.constant(order, tf.int64))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        """Mean loss and accuracy without dropout."""
+        """Mean loss and accuracy on uint8 images `x`, without dropout."""
         logits = predict_logits(self.model, x, self._forward)
         loss = float(np.mean(self.loss_fn(y, logits)))
         return loss, float(np.mean(np.argmax(logits, axis=-1) == y))
@@ -212,7 +212,8 @@ def fit(
     on_epoch_end: Callable[[EpochResult], None],
     progress: bool = True,
 ) -> list[EpochResult]:
-    """Train for `epochs`, calling `on_epoch_end` after each with train and validation figures."""
+    """Train on (uint8 images, labels) for `epochs`, calling `on_epoch_end` after each with train and
+    validation figures. The images stay uint8 in memory, a quarter of their floats."""
     rng = np.random.default_rng(seed)
     x, y = tf.constant(train[0]), tf.constant(train[1])
     steps = -(-len(train[1]) // trainer.batch_size)

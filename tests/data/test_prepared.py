@@ -103,13 +103,13 @@ def test_make_splits_sizes_dtypes_and_content(raw: dict[str, Split]) -> None:
     assert list(splits) == list(SPLITS)
     assert {name: len(y) for name, (_, y) in splits.items()} == {"train": 240, "val": 60, "test": 80}
     for x, y in splits.values():
-        assert x.dtype == np.float32 and x.shape[1:] == (28, 28) and len(x) == len(y)
+        assert x.dtype == np.uint8 and x.shape[1:] == (28, 28) and len(x) == len(y)
         assert y.dtype == np.int32
     train_idx, val_idx = stratified_split(raw["train"].labels, 0.2, seed=1)
-    assert np.array_equal(splits["val"][0], to_floats(raw["train"].images[val_idx]))
+    assert np.array_equal(splits["val"][0], raw["train"].images[val_idx])
     assert np.array_equal(splits["val"][1], raw["train"].labels[val_idx])
     assert np.array_equal(splits["train"][1], raw["train"].labels[train_idx])
-    assert np.array_equal(splits["test"][0], to_floats(raw["test"].images))  # the test split is untouched
+    assert np.array_equal(splits["test"][0], raw["test"].images)  # the test split is untouched
     assert np.array_equal(splits["test"][1], raw["test"].labels)
 
 
@@ -142,9 +142,9 @@ def test_summarize(raw: dict[str, Split]) -> None:
         assert list(histogram) == NAMES
         assert histogram == {name: int(np.sum(y == i)) for i, name in enumerate(NAMES)}
         assert sum(histogram.values()) == summary["counts"][split]
-    x_train = splits["train"][0]
-    assert summary["pixel_mean"] == pytest.approx(float(x_train.astype(np.float64).mean()), abs=1e-6)
-    assert summary["pixel_std"] == pytest.approx(float(x_train.astype(np.float64).std()), abs=1e-6)
+    floats = to_floats(splits["train"][0]).astype(np.float64)  # on the model's scale, [0, 1]
+    assert summary["pixel_mean"] == pytest.approx(float(floats.mean()), abs=1e-6)
+    assert summary["pixel_std"] == pytest.approx(float(floats.std()), abs=1e-6)
     assert 0 < summary["pixel_mean"] < 1 and summary["pixel_std"] > 0
     assert summary["sha256"] == hashes
     assert json.loads(json.dumps(summary, allow_nan=False)) == summary  # plain JSON types only
@@ -190,10 +190,10 @@ def test_cli_end_to_end(tmp_path: Path, raw_dir: Path) -> None:
     arrays = {p.stem: np.load(p, allow_pickle=False) for p in out.glob("*.npy")}
     images, labels = synthetic_digits(300, seed=1)
     train_idx, val_idx = stratified_split(labels, 0.1, seed=42)
-    assert np.array_equal(arrays["x_val"], to_floats(images[val_idx]))
+    assert np.array_equal(arrays["x_val"], images[val_idx])
     assert np.array_equal(arrays["y_train"], labels[train_idx].astype(np.int32))
-    assert np.array_equal(arrays["x_test"], to_floats(synthetic_digits(80, seed=2)[0]))
-    assert arrays["x_train"].dtype == np.float32 and arrays["y_train"].dtype == np.int32
+    assert np.array_equal(arrays["x_test"], synthetic_digits(80, seed=2)[0])
+    assert arrays["x_train"].dtype == np.uint8 and arrays["y_train"].dtype == np.int32
     assert (out / LABELS_FILE).read_text(encoding="utf-8").splitlines() == NAMES
 
     summary = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))

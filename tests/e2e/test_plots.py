@@ -26,7 +26,6 @@ import pytest
 from PIL import Image, ImageStat
 
 from mnist_pipeline.data.labels import read_labels
-from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.evaluation.gallery import (
     gallery_png,
     most_confident_mistakes,
@@ -80,13 +79,13 @@ def test_gallery_png_is_deterministic_and_says_so_when_there_are_no_mistakes() -
     rng = np.random.default_rng(0)
     probabilities = rng.dirichlet(np.ones(10), size=60)
     names = tuple(f"class{i}" for i in range(10))
-    first = gallery_png(to_floats(images), labels, probabilities, names, count=12)
-    assert first == gallery_png(to_floats(images), labels, probabilities, names, count=12)
+    first = gallery_png(images, labels, probabilities, names, count=12)
+    assert first == gallery_png(images, labels, probabilities, names, count=12)
     assert first.startswith(b"\x89PNG\r\n\x1a\n")
     assert png_chunk_types(first) <= {b"IHDR", b"IDAT", b"IEND"}, "no timestamp or text chunks"
     assert Image.open(io.BytesIO(first)).size[0] > 4 * 3 * 28  # 4 columns of 3x tiles
 
-    perfect = gallery_png(to_floats(images), labels, np.eye(10)[labels], names, count=12)
+    perfect = gallery_png(images, labels, np.eye(10)[labels], names, count=12)
     picture = Image.open(io.BytesIO(perfect))
     picture.load()
     assert picture.width > 100 and ImageStat.Stat(picture.convert("L")).var[0] > 0

@@ -324,7 +324,7 @@ def test_the_significance_level_is_a_probability_strictly_between_0_and_1(level:
 
 def prepared(folder: Path, labels: np.ndarray) -> Path:
     """A prepared folder holding what the blessing reads: the test split and labels.txt."""
-    save_array(folder / "x_test.npy", np.zeros((len(labels), 2, 2), np.float32))
+    save_array(folder / "x_test.npy", np.zeros((len(labels), 2, 2), np.uint8))
     save_array(folder / "y_test.npy", labels.astype(np.int32))
     write_labels(folder / LABELS_FILE, CLASSES)
     return folder
@@ -463,14 +463,14 @@ def test_a_new_rule_is_one_class_and_every_verdict_record_reads_back() -> None:
 # ---------------------------------------------------------------------------- The blessing on real small models: an undertrained candidate
 
 
-def scaled(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def digits(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     images, labels = synthetic_digits(count, seed)
-    return images.astype(np.float32) / 255.0, labels.astype(np.int32)
+    return images, labels.astype(np.int32)
 
 
 @pytest.fixture(scope="module")
 def splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    return {"train": scaled(1200, seed=1), "val": scaled(200, seed=4), "test": scaled(2000, seed=2)}
+    return {"train": digits(1200, seed=1), "val": digits(200, seed=4), "test": digits(2000, seed=2)}
 
 
 def evaluated(splits: dict, epochs: int, seed: int) -> Evaluation:

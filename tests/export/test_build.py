@@ -180,7 +180,7 @@ def test_every_flavour_converted_from_the_one_saved_model_is_what_converting_it_
     tiny_setup: TinySetup,
     tmp_path: Path,
 ) -> None:
-    x_train = tiny_setup.x_train.astype("float32") / 255.0
+    x_train = tiny_setup.x_train
     p = ExportParams(tflite=list(TFLITE_FLAVOURS), representative_samples=100, min_agreement=0.999, max_int8_drop=0.005)
     written = build_exports(tiny_setup.model, x_train, tmp_path, p)
     assert [exported.filename for exported in written][0] == SAVED_MODEL

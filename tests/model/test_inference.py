@@ -37,9 +37,8 @@ def saved_model(tmp_path: Path, architecture: str) -> Path:
 def test_numpy_logits_and_figures_are_keras_ones(tmp_path: Path, architecture: str) -> None:
     path = saved_model(tmp_path, architecture)
     images, labels = synthetic_digits(1100, seed=5)  # more than one NumPy batch
-    x = images.astype(np.float32) / 255.0
-    expected = predict_logits(keras.saving.load_model(path, compile=False), x)
-    got = numpy_logits(load_numpy_model(path), x)
+    expected = predict_logits(keras.saving.load_model(path, compile=False), images)
+    got = numpy_logits(load_numpy_model(path), images)
     assert got.dtype == np.float32 and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert np.array_equal(got.argmax(axis=-1), expected.argmax(axis=-1))

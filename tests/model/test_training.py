@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow
 
 
 def data(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images, as the loop takes them (Keras' `fit` gets `to_floats` of them)."""
     images, labels = synthetic_digits(count, seed)
-    return to_floats(images), labels.astype(np.int32)
+    return images, labels.astype(np.int32)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,7 +49,7 @@ def test_one_epoch_matches_keras_fit_step_for_step() -> None:
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    history = reference.fit(x, y, batch_size=p.batch_size, epochs=1, shuffle=False, verbose=0)
+    history = reference.fit(to_floats(x), y, batch_size=p.batch_size, epochs=1, shuffle=False, verbose=0)
     for mine, theirs in zip(ours.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
     assert loss == pytest.approx(history.history["loss"][0], rel=1e-4)
@@ -104,7 +105,7 @@ def test_dropout_draws_a_fresh_mask_every_step_as_fit_does() -> None:
             ours, lambda: trainer.train_epoch(tf.constant(x), tf.constant(y), np.arange(100), bar)
         )
     reference.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    fitted = dropout_seed_advance(reference, lambda: reference.fit(x, y, batch_size=p.batch_size, verbose=0))
+    fitted = dropout_seed_advance(reference, lambda: reference.fit(to_floats(x), y, batch_size=p.batch_size, verbose=0))
     assert loop == fitted == [0, 4]
 
 
