@@ -19,9 +19,7 @@ MANIFEST_FILE = "manifest.json"
 def summarize(
     splits: dict[str, tuple[np.ndarray, np.ndarray]], names: tuple[str, ...], dataset: str, hashes: dict[str, str]
 ) -> dict:
-    """The manifest: sizes, class balance and pixel statistics per split, and the raw files' hashes.
-
-    The pixel statistics are on the model's scale, [0, 1]: what a normalisation layer would use."""
+    """The manifest: sizes, class balance and pixel statistics per split, and the raw files' hashes."""
     x_train = splits["train"][0]
     return {
         "dataset": dataset,
@@ -32,10 +30,20 @@ def summarize(
             split: {name: int(n) for name, n in zip(names, np.bincount(y, minlength=len(names)))}
             for split, (_, y) in splits.items()
         },
-        "pixel_mean": round(float(x_train.mean(dtype=np.float64)) / 255, 6),
-        "pixel_std": round(float(x_train.std(dtype=np.float64)) / 255, 6),
+        **pixel_statistics(x_train),
         "sha256": hashes,
     }
+
+
+def pixel_statistics(pixels: np.ndarray) -> dict[str, float]:
+    """Mean and standard deviation of uint8 pixels on the model's scale, [0, 1], from their histogram:
+    exact, and without the float64 copy `std` makes (370 MB for 47 million pixels)."""
+    counts = np.bincount(pixels.ravel(), minlength=256).astype(np.float64)
+    values = np.arange(256) / 255
+    total = max(counts.sum(), 1.0)
+    mean = float(counts @ values) / total
+    variance = float(counts @ (values - mean) ** 2) / total
+    return {"pixel_mean": round(mean, 6), "pixel_std": round(variance**0.5, 6)}
 
 
 def write_prepared(
