@@ -6,14 +6,14 @@ signature: input `pixels` (uint8 `[N, H, W]`, as stored in the data set or decod
 a PNG), outputs `probabilities` (float32 `[N, K]`, softmax) and `class` (int64 `[N]`).
 Scaling and softmax run inside the graph, so a client cannot get them wrong.
 
-TFLite is converted from a SavedModel written the same way, the path Keras itself uses.
-Identical weights give identical bytes across runs of a stage (see `_write_saved_model`).
+TFLite is converted from the very function the SavedModel holds (its concrete function and
+the weights it reads), not by reading the SavedModel back: 0.1 s less per flavour.
+Identical weights give identical bytes across runs of a stage (see `_stable_fingerprint`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,8 +72,7 @@ class _Serving(tf.Module):
         self.serve = serving_function(model)
 
 
-def _write_saved_model(model: keras.Model, directory: Path) -> None:
-    module = _Serving(model)
+def _write_saved_model(module: _Serving, directory: Path) -> None:
     tf.saved_model.save(module, str(directory), signatures={SIGNATURE: module.serve})
     _stable_fingerprint(directory / "fingerprint.pb")
 
@@ -96,7 +95,7 @@ def _stable_fingerprint(path: Path) -> None:
 def save_saved_model(model: keras.Model, path: str | Path) -> None:
     """Write a SavedModel directory whose `serving_default` signature is `serving_function`."""
     with atomic_path(path) as tmp:
-        _write_saved_model(model, tmp)
+        _write_saved_model(_Serving(model), tmp)
 
 
 def saved_model_predict(path: str | Path, pixels: np.ndarray) -> np.ndarray:
@@ -113,16 +112,12 @@ def predict_exported(exported: ExportedModel, folder: Path, pixels: np.ndarray) 
 
 
 def convert_tflite(model: keras.Model, flavour: str, representative: np.ndarray) -> bytes:
-    """A TFLite flatbuffer of the serving signature of `model` (see `tflite_from_saved_model`)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        _write_saved_model(model, Path(scratch))
-        return tflite_from_saved_model(Path(scratch), flavour, representative, image_shape(model))
+    """A TFLite flatbuffer of the serving signature of `model` (see `_convert`)."""
+    return _convert(_Serving(model), flavour, representative, image_shape(model))
 
 
-def tflite_from_saved_model(
-    saved_model: Path, flavour: str, representative: np.ndarray, shape: tuple[int, int]
-) -> bytes:
-    """A TFLite flatbuffer of the serving signature of the SavedModel written by `_write_saved_model`.
+def _convert(module: _Serving, flavour: str, representative: np.ndarray, shape: tuple[int, int]) -> bytes:
+    """A TFLite flatbuffer of `module`'s serving function.
 
     `float32` is a plain conversion; `dynamic` stores weights as int8 and computes in
     float (no data needed); `int8` quantises weights and activations, calibrated on
@@ -132,7 +127,7 @@ def tflite_from_saved_model(
     """
     if flavour not in TFLITE_FLAVOURS:
         raise ValueError(f"unknown TFLite flavour {flavour!r}; expected one of {TFLITE_FLAVOURS}")
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model), signature_keys=[SIGNATURE])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([module.serve.get_concrete_function()], module)
     if is_quantised(flavour):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if flavour == "int8":
@@ -170,15 +165,14 @@ def representative(x_train: np.ndarray, count: int) -> np.ndarray:
 def build_exports(model: keras.Model, x_train: np.ndarray, tmp: Path, p: ExportParams) -> list[ExportedModel]:
     """Write every export into `tmp` (int8 calibrated on `x_train`); return what was written.
 
-    The SavedModel is written once and every TFLite flavour is converted from it, not from a
-    SavedModel of its own: the same bytes, ~0.15 s less per flavour.
+    One serving module is traced once and serves the SavedModel and every TFLite flavour.
     """
     calibration = representative(x_train, p.representative_samples)
     saved_model, *tflite = exported_models(p.tflite)
-    save_saved_model(model, tmp / saved_model.filename)
+    module = _Serving(model)
+    with atomic_path(tmp / saved_model.filename) as directory:
+        _write_saved_model(module, directory)
     for exported in tflite:
-        flatbuffer = tflite_from_saved_model(
-            tmp / saved_model.filename, str(exported.flavour), calibration, image_shape(model)
-        )
+        flatbuffer = _convert(module, str(exported.flavour), calibration, image_shape(model))
         (tmp / exported.filename).write_bytes(flatbuffer)
     return [saved_model, *tflite]

@@ -65,19 +65,28 @@ def test_saved_model_loaded_in_a_fresh_process_matches_keras(tiny_setup: TinySet
 
 
 @pytest.mark.slow
-def test_saved_model_bytes_are_the_same_every_run(tiny_setup: TinySetup, tmp_path: Path) -> None:
+def test_export_bytes_are_the_same_every_run(tiny_setup: TinySetup, tmp_path: Path) -> None:
     """DVC hashes the export: two runs of the export (fresh processes) must write identical files."""
     tiny_setup.model.save(tmp_path / "model.keras")
+    np.save(tmp_path / "x_train.npy", tiny_setup.x_train)
     for run in ("first", "second"):
+        (tmp_path / run).mkdir()
         run_python(
             f"""
-            from mnist_pipeline.export.build import save_saved_model
+            from pathlib import Path
+
+            import numpy as np
+            from mnist_pipeline.export.build import build_exports
             from mnist_pipeline.model.quiet_tensorflow import keras
-            save_saved_model(keras.saving.load_model({str(tmp_path / "model.keras")!r}), {str(tmp_path / run)!r})
+            from mnist_pipeline.params import ExportParams
+            p = ExportParams(tflite=["float32", "dynamic", "int8"], representative_samples=100,
+                             min_agreement=0.999, max_int8_drop=0.005)
+            model = keras.saving.load_model({str(tmp_path / "model.keras")!r})
+            build_exports(model, np.load({str(tmp_path / "x_train.npy")!r}), Path({str(tmp_path / run)!r}), p)
             """
         )
     first, second = tree_digests(tmp_path / "first"), tree_digests(tmp_path / "second")
-    assert "fingerprint.pb" in first and "saved_model.pb" in first
+    assert "saved_model/fingerprint.pb" in first and "model_int8.tflite" in first
     assert first.keys() == second.keys()
     assert [name for name in first if first[name] != second[name]] == []
 
@@ -176,7 +185,7 @@ def test_models_with_dropout_and_batch_norm_convert_in_every_flavour() -> None:
         np.testing.assert_allclose(probabilities, expected, atol=1e-5 if flavour == "float32" else 0.05)
 
 
-def test_every_flavour_converted_from_the_one_saved_model_is_what_converting_it_alone_gives(
+def test_every_flavour_converted_from_the_one_serving_module_is_what_converting_it_alone_gives(
     tiny_setup: TinySetup,
     tmp_path: Path,
 ) -> None:
