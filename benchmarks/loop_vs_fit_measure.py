@@ -20,6 +20,7 @@ import numpy as np
 from benchmarks.common import detect_dataset, log
 from mnist_pipeline.data.datasets import DATASETS, LABELS_FILE
 from mnist_pipeline.data.labels import read_labels
+from mnist_pipeline.data.pixels import to_floats
 from mnist_pipeline.data.raw import Split, load_splits
 from mnist_pipeline.data.split import make_splits, stratified_split
 from mnist_pipeline.model.architectures import build_model, predict_logits
@@ -80,16 +81,23 @@ def compiled(model: keras.Model, p: Params) -> keras.Model:
 
 
 def train_fit(model: keras.Model, p: Params, splits: Arrays, seed: int) -> None:
-    x, y = splits["train"]
+    """`fit` gets floats, `x / 255.0` as the seed program makes them; the loop scales the pixels itself."""
+    (x, y), (x_val, y_val) = splits["train"], splits["val"]
     compiled(model, p).fit(
-        x, y, p.train.batch_size, p.train.epochs, verbose=0, validation_data=splits["val"], shuffle=True
+        to_floats(x),
+        y,
+        p.train.batch_size,
+        p.train.epochs,
+        verbose=0,
+        validation_data=(to_floats(x_val), y_val),
+        shuffle=True,
     )
 
 
 def train_seed(model: keras.Model, p: Params, splits: Arrays, seed: int) -> None:
     """The seed program trains on every training image: the validation split goes back in."""
     x, y = (np.concatenate(pair) for pair in zip(splits["train"], splits["val"]))
-    compiled(model, p).fit(x, y, p.train.batch_size, p.train.epochs, verbose=0, shuffle=True)
+    compiled(model, p).fit(to_floats(x), y, p.train.batch_size, p.train.epochs, verbose=0, shuffle=True)
 
 
 TRAIN = {"loop": train_loop, "fit": train_fit, "seed": train_seed}
