@@ -2,8 +2,9 @@
 
 Everything but the loop is the pipeline's: the raw files read and checked by the library,
 its stratified validation split held out, its model builder, its params. `fit` gets what a
-`fit`-based train stage would: the same arrays, batch size, epochs, Adam learning rate and
-validation data, with `shuffle=True`. `seed` is the seed program's conditions: `fit` on
+`fit`-based train stage would: the same images as floats (`x / 255.0`, where the loop scales
+the uint8 pixels itself), batch size, epochs, Adam learning rate and validation data, with
+`shuffle=True`. `seed` is the seed program's conditions: `fit` on
 the whole training set, nothing held out. Each run starts from `configure_runtime(seed)`,
 so every method starts from the same weights.
 """

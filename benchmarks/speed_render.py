@@ -117,8 +117,8 @@ def goal_rows(s: dict[str, Any], settings: Settings) -> list[str]:
         ),
         row(
             "1",
-            "the same as throughput, training examples per second (ours: 90 % of the training set, "
-            "the rest is validation; the reference: all of it)",
+            f"the same as throughput, training examples per second (ours: the training split, "
+            f"{tp['ours_examples']:,.0f} images, the rest is validation; the reference: all {tp['reference_examples']:,.0f})",
             spread(tp["ours_examples_per_s"], "", 0),
             spread(tp["reference_examples_per_s"], "", 0),
             f"{spread(tp['ratio'], '×', 2)} (ours/reference)",

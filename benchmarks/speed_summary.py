@@ -95,6 +95,8 @@ def summarize(rounds: list[dict[str, Any]], settings: Settings) -> dict[str, Any
             "speedup": ratios(rounds, ref_fit, ours_train),
         },
         "throughput": {
+            "ours_examples": number(rounds[0], "stages", "prepare", "counts", "train"),
+            "reference_examples": number(rounds[0], "reference_full", "train_examples"),
             "ours_examples_per_s": ours_per_s,
             "reference_examples_per_s": ref_per_s,
             "ratio": [ours / ref for ours, ref in zip(ours_per_s, ref_per_s)],

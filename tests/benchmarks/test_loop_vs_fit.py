@@ -79,3 +79,35 @@ def test_markdown_shows_the_interval_in_points_and_every_seed() -> None:
         "| 8,000 | 7,200 / 800 / 10,000 | `fit` | 3 | 0.8200 | 0.8000 | +2.00 | -0.48 to +4.48 | 2.00 | 3.00 |" in text
     )
     assert "| 3 | 0.8300 | 0.8000 | 0.8300 | +3.00 | +0.00 |" in text
+
+
+class RecordingModel:
+    """Stands in for a Keras model: records what `compile` and `fit` were given."""
+
+    def compile(self, **_: Any) -> None:
+        return None
+
+    def fit(self, x: Any, y: Any, *args: Any, **kwargs: Any) -> None:
+        self.x, self.validation = x, kwargs.get("validation_data")
+
+
+def test_fit_and_the_seed_program_get_the_floats_the_quickstart_makes() -> None:
+    """The splits hold uint8 pixels (the loop scales them itself); Keras `fit` must get `x / 255.0`."""
+    import numpy as np
+
+    from benchmarks.loop_vs_fit_measure import train_fit, train_seed
+    from mnist_pipeline.data.pixels import to_floats
+    from mnist_pipeline.params import Params, load_params
+    from tests.support.project import ROOT
+
+    p: Params = load_params(ROOT / "params.yaml")
+    pixels = np.arange(256, dtype=np.uint8).reshape(4, 8, 8)
+    labels = np.arange(4, dtype=np.int32)
+    splits = {"train": (pixels[:3], labels[:3]), "val": (pixels[3:], labels[3:])}
+    fitted, seeded = RecordingModel(), RecordingModel()
+    train_fit(fitted, p, splits, seed=1)  # type: ignore[arg-type]
+    train_seed(seeded, p, splits, seed=1)  # type: ignore[arg-type]
+    assert np.array_equal(fitted.x, to_floats(pixels[:3])) and np.array_equal(
+        fitted.validation[0], to_floats(pixels[3:])
+    )
+    assert np.array_equal(seeded.x, to_floats(pixels))
