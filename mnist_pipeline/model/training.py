@@ -103,13 +103,14 @@ class FusedAdam:
         grads = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, grads)
         tf.raw_ops.AssignAddVariableOp(resource=self.iterations.handle, value=1.0)
         step = tf.raw_ops.ReadVariableOp(resource=self.iterations.handle, dtype=tf.float32)
+        beta1_power, beta2_power = tf.pow(self.BETA_1, step), tf.pow(self.BETA_2, step)
         for variable, (m, v), grad in zip(self.variables, self.moments, grads, strict=True):
             tf.raw_ops.ResourceApplyAdam(
                 var=variable.handle,
                 m=m.handle,
                 v=v.handle,
-                beta1_power=tf.pow(self.BETA_1, step),
-                beta2_power=tf.pow(self.BETA_2, step),
+                beta1_power=beta1_power,
+                beta2_power=beta2_power,
                 lr=self.learning_rate,
                 beta1=self.BETA_1,
                 beta2=self.BETA_2,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.project import run, set_params
+from tests.support.project import queue_started, run, set_params
 
 QUEUE_TIMEOUT_S = 480
 POLL_S = 3
@@ -72,11 +72,8 @@ def test_queued_experiments_run_in_parallel_and_a_workspace_experiment_reruns_on
         match = re.search(r"Queued experiment '([^']+)'", queued.stdout + queued.stderr)
         assert match, queued.stdout + queued.stderr
         names.append(match.group(1))
-    try:
-        run(["dvc", "queue", "start", "-j", "2"], project)
+    with queue_started(project, jobs=2):
         found = wait_for_queue(project, names, QUEUE_TIMEOUT_S)
-    finally:
-        run(["dvc", "queue", "stop", "--kill"], project, check=False, timeout=60)
 
     # `dvc exp show` lists both, each with its own params and test accuracy.
     seen = {}

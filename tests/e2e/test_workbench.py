@@ -21,7 +21,7 @@ import pytest
 
 from mnist_pipeline import paths
 from mnist_pipeline.evaluation.baseline import read_baseline
-from tests.support.project import BIN, ROOT, run, set_params, tree_digests
+from tests.support.project import BIN, ROOT, queue_started, run, set_params, tree_digests
 
 pytestmark = pytest.mark.slow
 
@@ -176,8 +176,8 @@ def test_a_queued_sweep_completes_and_reads_in_a_120_column_terminal(project: Pa
     for params in sweep:
         run(["dvc", "exp", "run", "--queue", *params], project)
 
-    run(["dvc", "queue", "start", "-j", "2"], project)
-    rows = wait_for_queue(project, len(sweep))
+    with queue_started(project, jobs=2):
+        rows = wait_for_queue(project, len(sweep))
 
     assert len(rows) == len(sweep) and all(row["state"] == "success" for row in rows), rows
     assert {row["blessed"] for row in rows} <= {0, 1} and all(row["accuracy"] is not None for row in rows)

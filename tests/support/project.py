@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Generator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +83,27 @@ def run(args: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+@contextmanager
+def queue_started(project: Path, jobs: int) -> Generator[None, None, None]:
+    """`dvc queue start -j jobs` for the duration of the block, then `dvc queue stop --kill`.
+
+    The command's output goes to a file, not to a pipe: the workers it spawns inherit its
+    stdout, and a celery worker that hangs on shutdown (it happens, now and then) would hold
+    a pipe open, and a test reading it would wait forever.
+    """
+    log = project / ".dvc" / "tmp" / "queue-start.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = ["dvc", "queue", "start", "-j", str(jobs)]
+    with log.open("w", encoding="utf-8") as out:
+        started = subprocess.run(command, cwd=project, env=environment(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        if started.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} failed ({started.returncode}):\n{log.read_text()}")
+        yield
+    finally:
+        run(["dvc", "queue", "stop", "--kill"], project, check=False, timeout=60)
 
 
 def run_module(module: str, args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
