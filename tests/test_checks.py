@@ -135,6 +135,13 @@ def test_val_image_copied_from_train_is_caught(tmp_path: Path) -> None:
     one_problem(check_data(tmp_path), str(folder / "x_val.npy"), "leak")
 
 
+def test_float_images_are_caught(tmp_path: Path) -> None:
+    """Prepared images are uint8 pixels; floats (a prepared folder from before they were) must not pass."""
+    folder = prepare(tmp_path)
+    save_array(folder / "x_test.npy", load_array(folder / "x_test.npy").astype(np.float32) / 255)
+    one_problem(check_data(tmp_path), f"{folder / 'x_test.npy'}: dtypes float32/int32, expected uint8/int32")
+
+
 def test_a_count_that_disagrees_with_the_manifest_is_caught(tmp_path: Path) -> None:
     folder = prepare(tmp_path)
     manifest = json.loads((tmp_path / MANIFEST).read_text())

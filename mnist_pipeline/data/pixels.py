@@ -2,8 +2,10 @@
 
 Every artifact holds pixels (prepare's arrays: 4x smaller than floats, exact); the model
 gets `pixels / 255` at the last moment. `to_floats` is that step in NumPy, and
-`architectures.model_input` the same step inside a TensorFlow graph (training, the exports'
-serving signature); tests/model/test_architectures.py checks that they give the same floats.
+`architectures.model_input` the same step inside a TensorFlow graph (training, Keras
+inference); tests/model/test_architectures.py checks that they give the same floats. The
+exports' serving signature scales with plain float32 ops every TFLite flavour converts,
+and is held to the Keras model by its agreement (export.min_agreement).
 """
 
 from __future__ import annotations
