@@ -21,7 +21,7 @@ import pytest
 
 from mnist_pipeline import paths
 from mnist_pipeline.evaluation.baseline import read_baseline
-from tests.support.project import BIN, ROOT, queue_started, run, set_params, tree_digests
+from tests.support.project import BIN, ROOT, queue_started, run, set_params, tree_digests, wait_for_queue
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +34,11 @@ QUEUE_TIMEOUT_S = 600
 
 def stages_run(output: str) -> list[str]:
     return re.findall(r"Running stage '([^']+)'", output)
+
+
+def metric(data: dict, file: Path, key: str) -> float | None:
+    """One value of a metrics file in an experiment's `dvc exp show --json` data."""
+    return ((data.get("metrics") or {}).get(file.as_posix()) or {}).get("data", {}).get(key)
 
 
 def headline(project: Path, folder: Path) -> dict:
@@ -177,7 +182,16 @@ def test_a_queued_sweep_completes_and_reads_in_a_120_column_terminal(project: Pa
         run(["dvc", "exp", "run", "--queue", *params], project)
 
     with queue_started(project, jobs=2):
-        rows = wait_for_queue(project, len(sweep))
+        found = wait_for_queue(project, len(sweep), QUEUE_TIMEOUT_S)
+    rows = [
+        {
+            "name": name,
+            "state": row["state"] or "success",
+            "accuracy": metric(row["data"], paths.headline(paths.EVAL), "accuracy"),
+            "blessed": metric(row["data"], paths.headline(paths.BLESS), "blessed"),
+        }
+        for name, row in found.items()
+    ]
 
     assert len(rows) == len(sweep) and all(row["state"] == "success" for row in rows), rows
     assert {row["blessed"] for row in rows} <= {0, 1} and all(row["accuracy"] is not None for row in rows)
@@ -200,33 +214,6 @@ def test_a_queued_sweep_completes_and_reads_in_a_120_column_terminal(project: Pa
     for row in rows:
         line = next(line for line in lines if f"[{row['name']}]" in line)
         assert f" {row['accuracy']:.5g} " in line and f" {row['blessed']} " in line, (row, line)
-
-
-def wait_for_queue(project: Path, count: int) -> list[dict]:
-    """Every experiment of the queue once none is queued or running: name, state, accuracy and blessed."""
-    deadline = time.monotonic() + QUEUE_TIMEOUT_S
-    while True:
-        rows = []
-        for commit_ in json.loads(run(["dvc", "exp", "show", "--json"], project).stdout):
-            for experiment in commit_.get("experiments") or []:
-                data = (experiment.get("revs") or [{}])[0].get("data") or {}
-                metrics = data.get("metrics") or {}
-                rows.append(
-                    {
-                        "name": experiment["name"],
-                        "state": (experiment.get("executor") or {}).get("state") or "success",
-                        "accuracy": ((metrics.get("metrics/eval/metrics.json") or {}).get("data") or {}).get(
-                            "accuracy"
-                        ),
-                        "blessed": ((metrics.get("metrics/bless/metrics.json") or {}).get("data") or {}).get("blessed"),
-                    }
-                )
-        if len(rows) >= count and not any(row["state"] in ("queued", "running") for row in rows):
-            return rows
-        if time.monotonic() > deadline:
-            logs = run(["dvc", "queue", "status"], project, check=False).stdout
-            pytest.fail(f"the queue did not finish within {QUEUE_TIMEOUT_S} s: {rows}\n{logs}")
-        time.sleep(3)
 
 
 def test_readme_shows_these_commands() -> None:

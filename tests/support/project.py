@@ -4,10 +4,12 @@ commands as dvc.yaml runs them, and throw-away git copies of the project."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Generator
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,6 +106,55 @@ def queue_started(project: Path, jobs: int) -> Generator[None, None, None]:
         yield
     finally:
         run(["dvc", "queue", "stop", "--kill"], project, check=False, timeout=60)
+
+
+def experiments(project: Path) -> dict[str, dict]:
+    """name -> {"state": executor state or None, "data": its params and metrics} from `dvc exp show --json`."""
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], project, timeout=120).stdout)
+    return {
+        experiment["name"]: {
+            "state": (experiment.get("executor") or {}).get("state"),
+            "data": (experiment.get("revs") or [{}])[0].get("data") or {},
+        }
+        for commit in shown
+        for experiment in commit.get("experiments") or []
+    }
+
+
+def queue_states(project: Path) -> dict[str, str] | None:
+    """name -> status ("Queued", "Running", "Success", "Failed"…) from `dvc queue status`; None if it failed.
+
+    The queue is watched with `queue status`, not `exp show`: `exp show` reads the running
+    experiments' temporary git repositories, and one removed under it makes it fail, or hang
+    for good inside pygit2 (seen in CI; DVC's issue 8762 and its kin).
+    """
+    try:
+        shown = run(["dvc", "queue", "status"], project, check=False, timeout=60)
+    except subprocess.TimeoutExpired:
+        return None
+    if shown.returncode != 0:
+        return None
+    rows = [line.split() for line in shown.stdout.splitlines()[1:]]
+    return {row[1]: row[-1] for row in rows if len(row) >= 4 and row[0] != "Worker"}  # not "Worker status: …"
+
+
+def wait_for_queue(project: Path, count: int, timeout: float, poll: float = 3) -> dict[str, dict]:
+    """Wait until `count` queued experiments have ended, then `experiments`; all must have succeeded.
+
+    Fails with the queue's status and each unsuccessful experiment's log otherwise.
+    """
+    deadline = time.monotonic() + timeout
+    states: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        states = queue_states(project) or states
+        if len(states) >= count and all(state not in ("Queued", "Running") for state in states.values()):
+            break
+        time.sleep(poll)
+    failed = [name for name, state in states.items() if state != "Success"]
+    if len(states) >= count and not failed:
+        return experiments(project)
+    logs = "\n".join(run(["dvc", "queue", "logs", name], project, check=False, timeout=60).stdout for name in failed)
+    raise AssertionError(f"{count} queued experiments did not all succeed within {timeout:.0f} s: {states}\n{logs}")
 
 
 def run_module(module: str, args: list[str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
