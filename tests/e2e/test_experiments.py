@@ -7,11 +7,15 @@ fixture points `data.source` at an absolute path.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.support import project as project_support
 from tests.support.project import queue_started, run, set_params, wait_for_queue
 
 QUEUE_TIMEOUT_S = 480
@@ -62,3 +66,45 @@ def test_queued_experiments_run_in_parallel_and_a_workspace_experiment_reruns_on
         assert f"Stage '{skipped}' didn't change, skipping" in output, output
     curve = project / "metrics/train/plots/metrics/val/accuracy.tsv"
     assert len(curve.read_text().splitlines()) == 2, "a header and the one epoch"
+
+
+QUEUE_STATUS = """Task     Name        Created    Status
+a6646c1  crash-aura  02:15 PM   Success
+c9a7422  dowdy-ruby  02:15 PM   {second}
+
+Worker status: 0 active, 0 idle
+"""
+
+
+def fake_dvc(second: str) -> Callable[..., subprocess.CompletedProcess]:
+    """`run` for wait_for_queue: `dvc queue status` shows two experiments, the second in state `second`."""
+
+    def fake(args: list[str], cwd: Path, check: bool = True, **kwargs: object) -> subprocess.CompletedProcess:
+        outputs = {
+            "status": QUEUE_STATUS.format(second=second),
+            "logs": f"log of {args[-1]}",
+            "show": json.dumps([{"experiments": [{"name": "crash-aura"}, {"name": "dowdy-ruby"}]}]),
+        }
+        return subprocess.CompletedProcess(args, 0, outputs[args[2]], "")
+
+    return fake
+
+
+def test_the_queue_wait_reads_queue_status_and_fails_on_a_failed_or_unfinished_experiment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert project_support.parse_queue_status(QUEUE_STATUS.format(second="Running")) == {
+        "crash-aura": "Success",
+        "dowdy-ruby": "Running",
+    }
+    monkeypatch.setattr(project_support, "run", fake_dvc("Success"))
+    assert set(wait_for_queue(tmp_path, 2, timeout=1, poll=0)) == {"crash-aura", "dowdy-ruby"}
+
+    monkeypatch.setattr(project_support, "run", fake_dvc("Failed"))
+    with pytest.raises(AssertionError, match="log of dowdy-ruby"):
+        wait_for_queue(tmp_path, 2, timeout=1, poll=0)
+    monkeypatch.setattr(project_support, "run", fake_dvc("Running"))
+    with pytest.raises(AssertionError, match="did not all succeed within 0 s.*'dowdy-ruby': 'Running'"):
+        wait_for_queue(tmp_path, 2, timeout=0.2, poll=0.05)
+    with pytest.raises(AssertionError, match="did not all succeed"):
+        wait_for_queue(tmp_path, 3, timeout=0.2, poll=0.05)  # one experiment never shows up

@@ -132,16 +132,19 @@ def queue_states(project: Path) -> dict[str, str] | None:
         shown = run(["dvc", "queue", "status"], project, check=False, timeout=60)
     except subprocess.TimeoutExpired:
         return None
-    if shown.returncode != 0:
-        return None
-    rows = [line.split() for line in shown.stdout.splitlines()[1:]]
-    return {row[1]: row[-1] for row in rows if len(row) >= 4 and row[0] != "Worker"}  # not "Worker status: …"
+    return parse_queue_status(shown.stdout) if shown.returncode == 0 else None
+
+
+def parse_queue_status(text: str) -> dict[str, str]:
+    """name -> status from `dvc queue status`'s table (Task, Name, Created, Status), its worker line left out."""
+    rows = [line.split() for line in text.splitlines()[1:]]
+    return {row[1]: row[-1] for row in rows if len(row) >= 4 and row[0] != "Worker"}
 
 
 def wait_for_queue(project: Path, count: int, timeout: float, poll: float = 3) -> dict[str, dict]:
     """Wait until `count` queued experiments have ended, then `experiments`; all must have succeeded.
 
-    Fails with the queue's status and each unsuccessful experiment's log otherwise.
+    Fails with every experiment's status and each unsuccessful one's log otherwise.
     """
     deadline = time.monotonic() + timeout
     states: dict[str, str] = {}
