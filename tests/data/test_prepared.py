@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mnist_pipeline.data.datasets import FILES, LABELS_FILE, SPLITS
 from mnist_pipeline.data.pixels import to_floats
-from mnist_pipeline.data.prepared import MANIFEST_FILE, summarize
+from mnist_pipeline.data.prepared import MANIFEST_FILE, pixel_histogram, summarize
 from mnist_pipeline.data.raw import Split
 from mnist_pipeline.data.split import make_splits, stratified_split
 from mnist_pipeline.errors import DataError
@@ -117,6 +117,15 @@ def test_make_splits_refuses_an_empty_validation_split() -> None:
     tiny = {"train": Split(*synthetic_digits(20, seed=1)), "test": Split(*synthetic_digits(10, seed=2))}
     with pytest.raises(DataError, match=r"data.val_size = 0.01 leaves an empty split of 20 training examples"):
         make_splits(tiny, 0.01, seed=0)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
+def test_pixel_histogram_counts_every_pixel_whatever_the_chunk(chunk: int) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    pixels[0, 0, :3] = [0, 255, 255]  # both ends of the range
+    histogram = pixel_histogram(pixels, chunk)
+    assert histogram.shape == (256,) and histogram.sum() == pixels.size
+    assert np.array_equal(histogram, [int(np.sum(pixels == value)) for value in range(256)])
 
 
 def test_summarize(raw: dict[str, Split]) -> None:
