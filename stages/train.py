@@ -41,7 +41,9 @@ def main(params_path: str, data_dir: str, model_path: str, live_dir: str, progre
     configure_runtime(p.thread_count, p.deterministic, p.seed)
     folder = Path(data_dir)
     names = read_labels(folder / LABELS_FILE)
-    train, val = load_split(folder, "train"), load_split(folder, "val")
+    # mapped, not read: TensorFlow takes the pixels from the page cache instead of a fresh
+    # 47 MB copy, 0.4 s less here (median of 8 alternating runs)
+    train, val = load_split(folder, "train", mmap=True), load_split(folder, "val")
     strategy = make_strategy(p.strategy)
     with strategy.scope():
         model = build_model(p, train[0].shape[1:], len(names))
